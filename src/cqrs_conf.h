@@ -1,0 +1,47 @@
+/*-------------------------------------------------------------------------
+ *
+ * cqrs_conf.h
+ *	  Declarations shared by the whole extension: settings, shared memory,
+ *	  and the entry points one layer offers the others.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef CQRS_CONF_H
+#define CQRS_CONF_H
+
+#include "postgres.h"
+
+#include "storage/latch.h"
+#include "storage/spin.h"
+#include "utils/timestamp.h"
+
+/* Settings (see src/cqrs_conf.c and docs/configuration.md). */
+extern char *cqrs_worker_database;
+extern int	cqrs_worker_naptime_ms;
+extern int	cqrs_snapshot_every;
+extern int	cqrs_sequencer_batch_size;
+
+/* Shared memory: how committing backends find the background worker. */
+typedef struct CqrsSharedState
+{
+	slock_t		mutex;
+	pid_t		worker_pid;
+	Latch	   *worker_latch;
+} CqrsSharedState;
+
+extern CqrsSharedState *cqrs_shared;
+
+/* src/worker/commit_wakeup.c */
+extern void cqrs_wake_worker_at_commit(void);
+extern void cqrs_wake_worker(void);
+
+/* src/store/sequencer.c */
+extern int64 cqrs_sequence_batch(int max_count);
+
+/* src/worker/drain.c */
+extern int64 cqrs_drain_step(TimestampTz as_of);
+
+/* src/worker/worker.c */
+extern void cqrs_register_worker(void);
+
+#endif							/* CQRS_CONF_H */

@@ -1,0 +1,63 @@
+/*-------------------------------------------------------------------------
+ *
+ * snapshot.c
+ *	  Automatic snapshots: when an append carries a stream across a
+ *	  multiple of cqrs_conf.snapshot_every events, the state after the
+ *	  append is folded and stored in the same transaction, so a snapshot
+ *	  can never describe events that were rolled back.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+
+#include "cqrs_conf.h"
+#include "store/aggregate.h"
+#include "store/snapshot.h"
+#include "util/spi_plan.h"
+
+static SPIPlanPtr plan_insert_snapshot = NULL;
+
+void
+cqrs_snapshot_after_append(const pg_uuid_t *stream_id, int64 old_version,
+						   int64 new_version)
+{
+	CqrsFoldResult fold;
+	Oid			argtypes[6] = {UUIDOID, INT8OID, TEXTOID, INT4OID, JSONBOID,
+	TIMESTAMPTZOID};
+	Datum		values[6];
+	int			rc;
+
+	if (cqrs_snapshot_every <= 0)
+		return;
+	if ((new_version + 1) / cqrs_snapshot_every ==
+		(old_version + 1) / cqrs_snapshot_every)
+		return;
+
+	cqrs_fold_stream(stream_id, NULL, false, 0, false, CurrentMemoryContext,
+					 &fold);
+	if (fold.version != new_version)
+		elog(ERROR, "snapshot fold reached version " INT64_FORMAT ", expected " INT64_FORMAT,
+			 fold.version, new_version);
+	if (fold.events_applied == 0)
+		return;
+
+	cqrs_spi_plan(&plan_insert_snapshot,
+				  "INSERT INTO cqrs.snapshots (stream_id, version, stream_type,"
+				  " schema_version, state, max_recorded_at)"
+				  " VALUES ($1, $2, $3, $4, $5, $6)"
+				  " ON CONFLICT (stream_id, version) DO NOTHING",
+				  6, argtypes);
+	values[0] = UUIDPGetDatum((pg_uuid_t *) stream_id);
+	values[1] = Int64GetDatum(fold.version);
+	values[2] = CStringGetTextDatum(fold.stream_type);
+	values[3] = Int32GetDatum(fold.ops->schema_version);
+	values[4] = JsonbPGetDatum(fold.ops->to_jsonb(fold.state));
+	values[5] = TimestampTzGetDatum(fold.max_recorded_at);
+	rc = SPI_execute_plan(plan_insert_snapshot, values, NULL, false, 0);
+	cqrs_spi_check(rc, SPI_OK_INSERT, "storing a snapshot");
+}

@@ -1,0 +1,52 @@
+/*-------------------------------------------------------------------------
+ *
+ * drain.c
+ *	  One step of the worker's work, and cqrs.drain(as_of), which runs
+ *	  steps in the caller's session until nothing is left.  The background
+ *	  worker calls cqrs_drain_step() too, one transaction per step, so the
+ *	  two can never diverge.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/timestamp.h"
+
+#include "cqrs_conf.h"
+
+PG_FUNCTION_INFO_V1(cqrs_drain);
+
+/*
+ * Do one bounded unit of work; returns the number of items processed
+ * (0 when there was nothing to do).
+ */
+int64
+cqrs_drain_step(TimestampTz as_of)
+{
+	int64		done = 0;
+
+	/* Global order first: everything downstream reads sequenced events. */
+	done += cqrs_sequence_batch(cqrs_sequencer_batch_size);
+
+	return done;
+}
+
+Datum
+cqrs_drain(PG_FUNCTION_ARGS)
+{
+	TimestampTz as_of = PG_ARGISNULL(0) ? GetCurrentTimestamp() :
+	PG_GETARG_TIMESTAMPTZ(0);
+	int64		total = 0;
+	int64		step;
+
+	do
+	{
+		CHECK_FOR_INTERRUPTS();
+		step = cqrs_drain_step(as_of);
+		total += step;
+	} while (step > 0);
+
+	PG_RETURN_INT64(total);
+}

@@ -1,0 +1,191 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.c
+ *	  The background worker: connects to cqrs_conf.database and runs
+ *	  cqrs_drain_step() one transaction at a time whenever a committing
+ *	  transaction sets its latch, or every cqrs_conf.worker_naptime.
+ *
+ *	  Exactly one instance runs (it publishes its latch in shared memory
+ *	  and refuses to start twice).  SIGTERM ends it cleanly, SIGHUP reloads
+ *	  the configuration, and the postmaster restarts it after a crash.  An
+ *	  error in a step is logged, the transaction is rolled back, and the
+ *	  worker backs off for one naptime instead of exiting.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "cqrs_conf.h"
+
+PGDLLEXPORT void cqrs_worker_main(Datum main_arg);
+
+void
+cqrs_register_worker(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
+		BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 5;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "cqrs_conf");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "cqrs_worker_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "cqrs_conf worker");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "cqrs_conf worker");
+	worker.bgw_main_arg = (Datum) 0;
+	worker.bgw_notify_pid = 0;
+	RegisterBackgroundWorker(&worker);
+}
+
+static void
+worker_detach_shmem(int code, Datum arg)
+{
+	SpinLockAcquire(&cqrs_shared->mutex);
+	if (cqrs_shared->worker_pid == MyProcPid)
+	{
+		cqrs_shared->worker_pid = 0;
+		cqrs_shared->worker_latch = NULL;
+	}
+	SpinLockRelease(&cqrs_shared->mutex);
+}
+
+static void
+worker_attach_shmem(void)
+{
+	pid_t		other;
+
+	SpinLockAcquire(&cqrs_shared->mutex);
+	other = cqrs_shared->worker_pid;
+	if (other == 0)
+	{
+		cqrs_shared->worker_pid = MyProcPid;
+		cqrs_shared->worker_latch = &MyProc->procLatch;
+	}
+	SpinLockRelease(&cqrs_shared->mutex);
+
+	if (other != 0)
+	{
+		ereport(LOG,
+				(errmsg("cqrs_conf worker already running with PID %d", (int) other)));
+		proc_exit(0);
+	}
+	before_shmem_exit(worker_detach_shmem, (Datum) 0);
+}
+
+/* Is the extension installed in our database?  (Own transaction.) */
+static bool
+extension_installed(void)
+{
+	bool		installed;
+
+	StartTransactionCommand();
+	installed = OidIsValid(get_extension_oid("cqrs_conf", true));
+	CommitTransactionCommand();
+	return installed;
+}
+
+/*
+ * Run one step in its own transaction.  Returns the items processed, or
+ * -1 when the step failed (the error has been logged and rolled back).
+ */
+static int64
+run_one_step(MemoryContext worker_cxt)
+{
+	int64		done = 0;
+
+	PG_TRY();
+	{
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		XactIsoLevel = XACT_READ_COMMITTED;
+		PushActiveSnapshot(GetTransactionSnapshot());
+		pgstat_report_activity(STATE_RUNNING, "cqrs_conf: drain step");
+		done = cqrs_drain_step(GetCurrentTimestamp());
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		pgstat_report_stat(false);
+		pgstat_report_activity(STATE_IDLE, NULL);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(worker_cxt);
+		HOLD_INTERRUPTS();
+		EmitErrorReport();
+		AbortOutOfAnyTransaction();
+		FlushErrorState();
+		RESUME_INTERRUPTS();
+		pgstat_report_activity(STATE_IDLE, NULL);
+		done = -1;
+	}
+	PG_END_TRY();
+
+	return done;
+}
+
+void
+cqrs_worker_main(Datum main_arg)
+{
+	MemoryContext worker_cxt;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	worker_attach_shmem();
+	BackgroundWorkerInitializeConnection(cqrs_worker_database, NULL, 0);
+
+	worker_cxt = AllocSetContextCreate(TopMemoryContext, "cqrs_conf worker",
+									   ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(worker_cxt);
+
+	ereport(LOG,
+			(errmsg("cqrs_conf worker started in database \"%s\"",
+					cqrs_worker_database)));
+
+	for (;;)
+	{
+		long		timeout = cqrs_worker_naptime_ms;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		if (extension_installed())
+		{
+			int64		done;
+
+			/* Work until nothing is left, one transaction per step. */
+			do
+			{
+				CHECK_FOR_INTERRUPTS();
+				done = run_one_step(worker_cxt);
+				MemoryContextReset(worker_cxt);
+			} while (done > 0);
+		}
+
+		(void) WaitLatch(MyLatch,
+						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 timeout, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
