@@ -62,6 +62,9 @@ cqrs_shmem_startup(void)
 void
 _PG_init(void)
 {
+	/* The domain's aggregates fold through the store's machinery. */
+	cqrs_domain_register();
+
 	/* Settings SQL functions need, whether or not the library is preloaded. */
 	DefineCustomIntVariable("cqrs_conf.snapshot_every",
 							"Take an aggregate snapshot every this many events of a stream.",

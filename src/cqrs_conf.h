@@ -41,6 +41,9 @@ extern int64 cqrs_sequence_batch(int max_count);
 /* src/worker/drain.c */
 extern int64 cqrs_drain_step(TimestampTz as_of);
 
+/* src/domain/registry.c: registers the domain's aggregates with the store */
+extern void cqrs_domain_register(void);
+
 /* src/worker/worker.c */
 extern void cqrs_register_worker(void);
 
