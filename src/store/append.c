@@ -51,7 +51,9 @@ static SPIPlanPtr plan_find_id = NULL;
 
 /*
  * Current version and type of a stream, as seen by snapshot (InvalidSnapshot
- * means the usual statement snapshot).  Returns -1 for a missing stream.
+ * means a fresh statement snapshot: not read-only, so that an append sees
+ * the appends made earlier in the same statement).  Returns -1 for a
+ * missing stream.
  */
 static int64
 read_current_version(const pg_uuid_t *stream_id, Snapshot snapshot,
@@ -69,7 +71,7 @@ read_current_version(const pg_uuid_t *stream_id, Snapshot snapshot,
 				  " WHERE stream_id = $1 ORDER BY version DESC LIMIT 1",
 				  1, argtypes);
 	if (snapshot == InvalidSnapshot)
-		rc = SPI_execute_plan(plan_current, values, NULL, true, 1);
+		rc = SPI_execute_plan(plan_current, values, NULL, false, 1);
 	else
 		rc = SPI_execute_snapshot(plan_current, values, NULL, snapshot,
 								  InvalidSnapshot, true, false, 1);
@@ -114,7 +116,7 @@ is_retry_at(const pg_uuid_t *stream_id, int64 expected_version,
 				  " WHERE stream_id = $1 AND version > $2"
 				  " ORDER BY version LIMIT $3",
 				  3, argtypes);
-	rc = SPI_execute_plan(plan_ids_after, values, NULL, true, count);
+	rc = SPI_execute_plan(plan_ids_after, values, NULL, false, count);
 	cqrs_spi_check(rc, SPI_OK_SELECT, "reading event ids");
 
 	if (SPI_processed != (uint64) count)
@@ -150,7 +152,7 @@ find_first_event_id(const pg_uuid_t *stream_id, CqrsEventInput *first)
 	cqrs_spi_plan(&plan_find_id,
 				  "SELECT stream_id, version FROM cqrs.events WHERE event_id = $1",
 				  1, argtypes);
-	rc = SPI_execute_plan(plan_find_id, values, NULL, true, 1);
+	rc = SPI_execute_plan(plan_find_id, values, NULL, false, 1);
 	cqrs_spi_check(rc, SPI_OK_SELECT, "looking up an event id");
 	if (SPI_processed == 0)
 		return -2;

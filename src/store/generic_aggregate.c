@@ -38,10 +38,22 @@ static void
 generic_apply(void *state_ptr, const CqrsStoredEvent *event)
 {
 	GenericState *state = state_ptr;
+	Jsonb	   *merged;
 
-	state->merged = DatumGetJsonbP(DirectFunctionCall2(jsonb_concat,
-													   JsonbPGetDatum(state->merged),
-													   JsonbPGetDatum(event->data)));
+	merged = DatumGetJsonbP(DirectFunctionCall2(jsonb_concat,
+												JsonbPGetDatum(state->merged),
+												JsonbPGetDatum(event->data)));
+
+	/*
+	 * jsonb_concat hands back an argument unchanged when the other one is
+	 * empty; the event's data is short-lived, so keep a copy of our own.
+	 */
+	if (merged == event->data)
+	{
+		merged = palloc(VARSIZE(event->data));
+		memcpy(merged, event->data, VARSIZE(event->data));
+	}
+	state->merged = merged;
 	state->last_event_type = pstrdup(event->event_type);
 	state->event_count++;
 }
