@@ -208,3 +208,11 @@ SELECT a.pid, a.usename, a.state, a.xact_start,
 
 COMMENT ON VIEW cqrs.open_appends IS
     'Sessions holding stream locks in an open transaction: their events become readable when they commit';
+
+-- Rights: writing functions are SECURITY DEFINER and not executable by
+-- PUBLIC; the DBA grants them (docs/security.md).  Reading runs with the
+-- caller's rights and needs SELECT on cqrs.events.
+REVOKE ALL ON FUNCTION cqrs.append(uuid, text, bigint, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION cqrs.sequence_events(integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION cqrs.drain(timestamptz) FROM PUBLIC;
+REVOKE ALL ON FUNCTION cqrs.refuse_event_change() FROM PUBLIC;
