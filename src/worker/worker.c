@@ -1,15 +1,16 @@
 /*-------------------------------------------------------------------------
  *
  * worker.c
- *	  The background worker: connects to cqrs_conf.database and runs
+ *	  The database worker: connected to cqrs_conf.database, it runs
  *	  cqrs_drain_step() one transaction at a time whenever a committing
- *	  transaction sets its latch, or every cqrs_conf.worker_naptime.
+ *	  transaction sets its latch, or every cqrs_conf.worker_naptime.  The
+ *	  launcher (launcher.c) starts it once the database exists.
  *
  *	  Exactly one instance runs (it publishes its latch in shared memory
- *	  and refuses to start twice).  SIGTERM ends it cleanly, SIGHUP reloads
- *	  the configuration, and the postmaster restarts it after a crash.  An
- *	  error in a step is logged, the transaction is rolled back, and the
- *	  worker backs off for one naptime instead of exiting.
+ *	  and refuses to start twice).  SIGTERM ends it (the launcher starts it
+ *	  again), SIGHUP reloads the configuration.  An error in a step is
+ *	  logged, the transaction is rolled back, and the worker backs off for
+ *	  one naptime instead of exiting.
  *
  *-------------------------------------------------------------------------
  */
@@ -34,25 +35,6 @@
 #include "cqrs_conf.h"
 
 PGDLLEXPORT void cqrs_worker_main(Datum main_arg);
-
-void
-cqrs_register_worker(void)
-{
-	BackgroundWorker worker;
-
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
-		BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = 5;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "cqrs_conf");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "cqrs_worker_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "cqrs_conf worker");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "cqrs_conf worker");
-	worker.bgw_main_arg = (Datum) 0;
-	worker.bgw_notify_pid = 0;
-	RegisterBackgroundWorker(&worker);
-}
 
 static void
 worker_detach_shmem(int code, Datum arg)
