@@ -1,0 +1,273 @@
+#!/bin/bash
+# Event store benchmarks: cqrs_conf against the physical limit (plain
+# INSERT/SELECT of the same rows into a table of the same shape), measured
+# side by side on one throwaway cluster, alternating the two in every round.
+#
+#   test/bench/run.sh [--quick] [--duration S] [--rounds N] [--only LIST] [--keep]
+#
+#   --quick      3 s runs, 3 rounds (a smoke run of about 3 minutes)
+#   --duration   seconds per pgbench run (default 8)
+#   --rounds     alternating rounds per scenario (default 5)
+#   --only       comma-separated scenarios: append1,read,bulk,load
+#   --keep       leave the cluster directory behind (it is stopped)
+#
+# Uses the installed extension: run scripts/build.sh (as root) first.  Runs
+# the server as the postgres user (PostgreSQL refuses root).  Prints a table
+# and writes it to test/bench/results/<timestamp>.md.  See docs/performance.md.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+bin=/usr/lib/postgresql/15/bin
+duration=8
+rounds=5
+only=append1,read,bulk,load
+keep=0
+mode=full
+
+while [ $# -gt 0 ]; do
+    case $1 in
+    --quick) duration=3; rounds=3; mode=quick ;;
+    --duration) duration=$2; shift ;;
+    --rounds) rounds=$2; shift ;;
+    --only) only=$2; shift ;;
+    --keep) keep=1 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+want() { [[ ",$only," == *",$1,"* ]]; }
+
+if [ "$(id -u)" -eq 0 ]; then
+    as_pg() { runuser -u postgres -- "$@"; }
+else
+    as_pg() { "$@"; }
+fi
+
+# ---------------------------------------------------------------- cluster
+work=$(mktemp -d /tmp/cqrs-bench.XXXXXX)
+chmod 755 "$work"
+[ "$(id -u)" -eq 0 ] && chown postgres:postgres "$work"
+data=$work/data
+port=$((50000 + RANDOM % 10000))
+while [ -e "$work/.s.PGSQL.$port" ] || (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; do
+    port=$((port + 1))
+done
+db=bench
+shared_buffers=512MB
+
+cleanup() {
+    as_pg "$bin/pg_ctl" -D "$data" -m immediate -w stop >/dev/null 2>&1 || true
+    if [ "$keep" -eq 1 ]; then
+        echo "cluster left in $work" >&2
+    else
+        rm -rf "$work"
+    fi
+}
+trap cleanup EXIT
+
+as_pg "$bin/initdb" -D "$data" -A trust -U postgres >/dev/null
+cat >>"$data/postgresql.conf" <<CONF
+port = $port
+listen_addresses = ''
+unix_socket_directories = '$work'
+shared_preload_libraries = 'cqrs_conf'
+cqrs_conf.database = '$db'
+shared_buffers = $shared_buffers
+max_wal_size = 8GB
+checkpoint_timeout = 30min
+max_connections = 50
+CONF
+as_pg "$bin/pg_ctl" -D "$data" -l "$work/server.log" -w start >/dev/null
+
+psql() { as_pg "$bin/psql" -h "$work" -p "$port" -U postgres -d "$db" -qAtX -v ON_ERROR_STOP=1 "$@"; }
+as_pg "$bin/createdb" -h "$work" -p "$port" -U postgres "$db"
+psql -f "$here/setup.sql" >/dev/null
+
+# Wait for the background worker to be connected (it sequences like in
+# production); cqrs.drain() below makes sure nothing is left between runs.
+for _ in $(seq 1 50); do
+    [ "$(psql -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type LIKE 'cqrs_conf%'")" -gt 0 ] && break
+    sleep 0.2
+done
+worker=$(psql -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type LIKE 'cqrs_conf%'")
+
+# Scripts generated here rather than stored: one call with 1,000 events, and
+# the multi-row INSERT of the same 1,000 rows.
+gen_bulk() {
+    local n=1000 i sep
+    {
+        echo '\if :v = -1'
+        echo "SELECT md5('bo-' || :run::text || '-' || :client_id::text)::uuid AS sid \\gset"
+        echo '\endif'
+        printf "SELECT cqrs.append(:sid, 'Bench', :v, '"
+        psql -c "SELECT bench.events($n)::text" | tr -d '\n'
+        echo "') AS v \\gset"
+    } >"$work/bulk_ours.sql"
+    {
+        echo '\if :v = -1'
+        echo "SELECT md5('bp-' || :run::text || '-' || :client_id::text)::uuid AS sid \\gset"
+        echo '\endif'
+        printf '%s' "INSERT INTO bench.plain_events (stream_id, stream_type, version, event_type, data, metadata, event_id, append_xid, append_ordinal)"
+        printf '%s' " SELECT :sid, 'Bench', :v::bigint + x.n, x.t, x.d, '{}', gen_random_uuid(), pg_current_xact_id(), x.n - 1 FROM (VALUES "
+        psql -c "SELECT string_agg(format('(%s, %L, %L::jsonb)', g, 'SeatsReserved', bench.event(g)->'data'), ', ' ORDER BY g) FROM generate_series(1, $n) g" | tr -d '\n'
+        echo ") AS x(n, t, d);"
+        echo "\\set v :v + $n"
+    } >"$work/bulk_plain.sql"
+    chmod 644 "$work"/bulk_*.sql
+}
+
+# ---------------------------------------------------------------- running
+run_no=0
+# pgbench_tps SCRIPT CLIENTS SYNC [pgbench args...]: one timed run, sets $tps
+# (not a subshell: run_no must count every run, so that each run appends to
+# fresh streams).
+tps=
+pgbench_tps() {
+    local script=$1 clients=$2 sync=$3 out threads
+    shift 3
+    run_no=$((run_no + 1))
+    threads=$(( clients < 2 ? clients : 2 ))
+    # Start every run from the same state: nothing left for the sequencer,
+    # a fresh checkpoint.
+    psql -c "SELECT cqrs.drain()" >/dev/null
+    psql -c "CHECKPOINT"
+    if ! out=$(PGOPTIONS="-c synchronous_commit=$sync" as_pg "$bin/pgbench" -h "$work" -p "$port" -U postgres \
+            -n -M prepared -T "$duration" -c "$clients" -j "$threads" \
+            -D run="$run_no" -D v=-1 "$@" -f "$script" "$db" 2>&1); then
+        echo "pgbench failed for $script:" >&2
+        echo "$out" >&2
+        exit 1
+    fi
+    if grep -q 'failed transactions: [1-9]' <<<"$out"; then
+        echo "pgbench reported failed transactions for $script:" >&2
+        echo "$out" >&2
+        exit 1
+    fi
+    tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' <<<"$out" | awk '{printf "%.1f", $1}')
+    [ -n "$tps" ] || { echo "no tps in pgbench output: $out" >&2; exit 1; }
+}
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.1f\n", (a[NR/2]+a[NR/2+1])/2}'; }
+
+rows=()       # result table rows, markdown
+details=()    # per-round figures
+# compare NAME TARGET CLIENTS SYNC OURS_SCRIPT PLAIN_SCRIPT [pgbench args]
+compare() {
+    local name=$1 target=$2 clients=$3 sync=$4 ours=$5 plain=$6 r a b o=() p=()
+    shift 6
+    for r in $(seq 1 "$rounds"); do
+        if [ $((r % 2)) -eq 1 ]; then
+            pgbench_tps "$ours" "$clients" "$sync" "$@"; a=$tps
+            pgbench_tps "$plain" "$clients" "$sync" "$@"; b=$tps
+        else
+            pgbench_tps "$plain" "$clients" "$sync" "$@"; b=$tps
+            pgbench_tps "$ours" "$clients" "$sync" "$@"; a=$tps
+        fi
+        o+=("$a"); p+=("$b")
+        printf '  %-34s round %d: ours %10.1f  plain %10.1f  ratio %.3f\n' "$name" "$r" "$a" "$b" \
+            "$(awk -v a="$a" -v b="$b" 'BEGIN {print a / b}')" >&2
+    done
+    local mo mp ratio
+    mo=$(echo "${o[*]}" | median); mp=$(echo "${p[*]}" | median)
+    ratio=$(awk -v a="$mo" -v b="$mp" 'BEGIN {printf "%.2f", a / b}')
+    rows+=("| $name | $clients | $sync | $mo | $mp | **$ratio** | $target | $(awk -v r="$ratio" -v t="$target" 'BEGIN {print (r + 0 >= t + 0) ? "met" : "MISSED"}') |")
+    details+=("| $name, $clients client(s), sync $sync | ours | ${o[*]} |" "| $name, $clients client(s), sync $sync | plain | ${p[*]} |")
+}
+
+echo "cluster $work port $port, worker connected: $worker; ${rounds} rounds of ${duration} s" >&2
+started=$(date +%s)
+
+if want read || want load; then
+    echo "building the read and load streams ..." >&2
+    psql -f "$here/data.sql" >/dev/null
+    psql -c "SELECT cqrs.drain()" >/dev/null
+    psql -c "INSERT INTO bench.plain_events SELECT * FROM cqrs.events WHERE stream_id = '00000000-0000-4000-8000-000000000001'"
+    psql -c "VACUUM ANALYZE cqrs.events" -c "VACUUM ANALYZE cqrs.snapshots" -c "VACUUM ANALYZE bench.plain_events"
+fi
+
+if want read; then
+    compare "read_stream, 1,000 events" 0.9 1 on "$here/read_ours.sql" "$here/read_plain.sql" \
+        -D sid=00000000-0000-4000-8000-000000000001
+fi
+
+load_rows=()
+if want load; then
+    declare -A lt
+    for r in $(seq 1 "$rounds"); do
+        for s in 0010 1000 1049; do
+            pgbench_tps "$here/load.sql" 1 on -D sid=00000000-0000-4000-8000-00000000$s
+            lt[$s]="${lt[$s]:-} $tps"
+        done
+        echo "  load round $r: tps for 10 events $(echo "${lt[0010]}" | awk '{print $NF}'), 100,000 $(echo "${lt[1000]}" | awk '{print $NF}'), 100,049 $(echo "${lt[1049]}" | awk '{print $NF}')" >&2
+    done
+    m10=$(echo "${lt[0010]}" | median)
+    for s in 0010 1000 1049; do
+        m=$(echo "${lt[$s]}" | median)
+        info=$(psql -c "SELECT (SELECT max(version) + 1 FROM cqrs.events WHERE stream_id = '00000000-0000-4000-8000-00000000$s') || ' events, tail ' ||
+                              ((SELECT max(version) FROM cqrs.events WHERE stream_id = '00000000-0000-4000-8000-00000000$s')
+                               - coalesce((SELECT max(version) FROM cqrs.snapshots WHERE stream_id = '00000000-0000-4000-8000-00000000$s'), -1))")
+        ratio=$(awk -v a="$m" -v b="$m10" 'BEGIN {printf "%.2f", a / b}')
+        verdict="-"
+        [ "$s" != 0010 ] && verdict=$(awk -v r="$ratio" 'BEGIN {print (r >= 0.5) ? "met" : "MISSED"}')
+        load_rows+=("| $info | $m | **$ratio** | $verdict |")
+        details+=("| load $info | ours | ${lt[$s]} |")
+    done
+fi
+
+if want append1; then
+    for cfg in "1 on" "2 on" "8 on" "1 off" "2 off"; do
+        set -- $cfg
+        target=0.9; [ "$2" = off ] && target=0.8
+        compare "append 1 event, exact version" "$target" "$1" "$2" "$here/append1_ours.sql" "$here/append1_plain.sql"
+    done
+fi
+
+if want bulk; then
+    gen_bulk
+    compare "append 1,000 events in one call" 0.7 1 on "$work/bulk_ours.sql" "$work/bulk_plain.sql"
+fi
+
+# ---------------------------------------------------------------- report
+elapsed=$(( $(date +%s) - started ))
+payload=$(psql -c "SELECT pg_column_size(bench.event(1)->'data')")
+pgver=$(psql -c "SHOW server_version")
+snap=$(psql -c "SHOW cqrs_conf.snapshot_every")
+cpu=$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')
+mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+commit=$(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo unknown)
+
+report() {
+    echo "# cqrs_conf benchmark $stamp ($mode)"
+    echo
+    echo "Commit $commit; PostgreSQL $pgver; $(nproc) CPUs ($cpu), $mem; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)."
+    echo "pgbench -M prepared, $rounds alternating rounds of ${duration} s, medians of tps; shared_buffers=$shared_buffers,"
+    echo "max_wal_size=8GB, fsync on, cqrs_conf.snapshot_every=$snap, background worker connected: $worker;"
+    echo "event data $payload bytes (jsonb); drain + CHECKPOINT before every run. Wall time ${elapsed} s."
+    echo
+    if [ ${#rows[@]} -gt 0 ]; then
+        echo "| scenario | clients | synchronous_commit | ours tps | plain tps | ours/plain | target | |"
+        echo "|---|---|---|---|---|---|---|---|"
+        printf '%s\n' "${rows[@]}"
+        echo
+    fi
+    if [ ${#load_rows[@]} -gt 0 ]; then
+        echo "cqrs.load, 1 client (target: a 100,000-event stream within 2x a 10-event stream, i.e. ratio >= 0.5):"
+        echo
+        echo "| stream | tps | ratio to the 10-event stream | |"
+        echo "|---|---|---|---|"
+        printf '%s\n' "${load_rows[@]}"
+        echo
+    fi
+    echo "Per-round tps:"
+    echo
+    echo "| scenario | side | tps per round |"
+    echo "|---|---|---|"
+    printf '%s\n' "${details[@]}"
+}
+
+mkdir -p "$here/results"
+report | tee "$here/results/$stamp.md"
+if [ "$(id -u)" -eq 0 ]; then chown -R --reference="$here" "$here/results" 2>/dev/null || true; fi
+echo "written to test/bench/results/$stamp.md" >&2
