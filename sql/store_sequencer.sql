@@ -1,0 +1,169 @@
+-- Event store core: the sequencer gives committed events dense global
+-- positions in commit order; rolled-back events never get one.
+-- (Concurrent interleavings are in test/isolation/specs/global_order.spec.)
+\set orig_db :DBNAME
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS cqrs_store_sequencer;
+CREATE DATABASE cqrs_store_sequencer;
+\c cqrs_store_sequencer
+SET client_min_messages = warning;
+CREATE EXTENSION cqrs_conf;
+RESET client_min_messages;
+
+CREATE FUNCTION try(stmt text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    st text;
+    msg text;
+BEGIN
+    EXECUTE stmt;
+    RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
+    RETURN st || ': ' || msg;
+END $$;
+
+-- A readable name for the test streams.
+CREATE FUNCTION s(name text) RETURNS uuid LANGUAGE sql IMMUTABLE
+    AS $$ SELECT cqrs.derived_stream_id(name, '00000000-0000-4000-8000-000000000000') $$;
+CREATE FUNCTION ev(label text) RETURNS jsonb LANGUAGE sql IMMUTABLE
+    AS $$ SELECT jsonb_build_array(jsonb_build_object('type', 'Seq', 'data', jsonb_build_object('label', label))) $$;
+CREATE FUNCTION evs(label text, n int) RETURNS jsonb LANGUAGE sql IMMUTABLE
+    AS $$ SELECT jsonb_agg(jsonb_build_object('type', 'Seq', 'data', jsonb_build_object('label', label || i)) ORDER BY i)
+            FROM generate_series(1, n) i $$;
+-- The log in global order, labels only.
+CREATE VIEW log AS
+SELECT global_position AS pos, data->>'label' AS label
+  FROM cqrs.events WHERE global_position IS NOT NULL;
+-- Positions are exactly 1..N, each once, and the sequencer state agrees.
+CREATE VIEW density AS
+SELECT count(*) AS sequenced,
+       count(*) = coalesce(max(global_position), 0)
+         AND count(DISTINCT global_position) = count(*)
+         AND coalesce(min(global_position), 1) = 1 AS dense,
+       coalesce(max(global_position), 0) = (SELECT last_position FROM cqrs.sequencer_state) AS state_agrees
+  FROM cqrs.events WHERE global_position IS NOT NULL;
+
+\echo == nothing to do on an empty log
+SELECT last_position, last_batch_at IS NULL AS never_ran, unsequenced_events FROM cqrs.sequencer_status;
+SELECT cqrs.sequence_events();
+
+\echo == positions dense from 1, in commit order across transactions
+SELECT cqrs.append(s('a'), 'SeqTest', -1, evs('a', 3));
+SELECT cqrs.append(s('b'), 'SeqTest', -1, evs('b', 2));
+SELECT last_position, unsequenced_events FROM cqrs.sequencer_status;
+SELECT count(*) AS readable FROM cqrs.read_all();
+SELECT cqrs.sequence_events();
+SELECT last_position, last_batch_at IS NOT NULL AS ran, unsequenced_events FROM cqrs.sequencer_status;
+SELECT * FROM log ORDER BY pos;
+SELECT cqrs.sequence_events();
+-- a later commit, a later position
+SELECT cqrs.append(s('b'), 'SeqTest', 1, ev('b3'));
+SELECT cqrs.append(s('a'), 'SeqTest', 2, ev('a4'));
+SELECT cqrs.sequence_events();
+SELECT * FROM log WHERE pos > 5 ORDER BY pos;
+
+\echo == within a transaction, positions follow the order of the appends
+BEGIN;
+SELECT cqrs.append(s('x'), 'SeqTest', NULL, ev('x1'));
+SELECT cqrs.append(s('y'), 'SeqTest', NULL, evs('y', 2));
+SELECT cqrs.append(s('x'), 'SeqTest', NULL, ev('x2'));
+SELECT cqrs.append(s('z'), 'SeqTest', NULL, evs('z', 5));
+SELECT cqrs.append(s('y'), 'SeqTest', NULL, ev('y3'));
+COMMIT;
+SELECT cqrs.sequence_events();
+SELECT * FROM log WHERE pos > 7 ORDER BY pos;
+
+\echo == rolled-back appends never get positions
+BEGIN;
+SELECT cqrs.append(s('gone'), 'SeqTest', NULL, evs('gone', 5));
+SELECT cqrs.append(s('a'), 'SeqTest', 3, ev('gone-a'));
+ROLLBACK;
+SELECT cqrs.sequence_events();
+SELECT cqrs.append(s('a'), 'SeqTest', 3, ev('a5'));
+SELECT cqrs.sequence_events();
+SELECT * FROM log WHERE pos > 17 ORDER BY pos;
+
+\echo == events of a rolled-back savepoint never get positions
+BEGIN;
+SELECT cqrs.append(s('sp'), 'SeqTest', NULL, ev('sp1'));
+SAVEPOINT before_mistake;
+SELECT cqrs.append(s('sp'), 'SeqTest', NULL, ev('sp-gone'));
+SELECT cqrs.append(s('sp-gone'), 'SeqTest', NULL, evs('sp-gone', 4));
+ROLLBACK TO SAVEPOINT before_mistake;
+SELECT cqrs.append(s('sp'), 'SeqTest', NULL, ev('sp2'));
+SAVEPOINT kept;
+SELECT cqrs.append(s('sp'), 'SeqTest', NULL, ev('sp3'));
+RELEASE SAVEPOINT kept;
+COMMIT;
+-- and of a PL/pgSQL exception block (a subtransaction, too)
+DO $$
+BEGIN
+    BEGIN
+        PERFORM cqrs.append(s('sp'), 'SeqTest', NULL, ev('sp-gone-plpgsql'));
+        RAISE EXCEPTION 'changed my mind';
+    EXCEPTION WHEN raise_exception THEN
+        NULL;
+    END;
+    PERFORM cqrs.append(s('sp'), 'SeqTest', NULL, ev('sp4'));
+END $$;
+SELECT cqrs.sequence_events();
+SELECT * FROM log WHERE pos > 18 ORDER BY pos;
+SELECT version, data->>'label' AS label FROM cqrs.read_stream(s('sp'));
+
+\echo == sequence_events(max_count) numbers at most max_count events per call
+SELECT cqrs.append(s('m'), 'SeqTest', NULL, evs('m', 5));
+SELECT cqrs.sequence_events(2);
+SELECT last_position, unsequenced_events FROM cqrs.sequencer_status;
+SELECT cqrs.sequence_events(2);
+SELECT cqrs.sequence_events(2);
+SELECT cqrs.sequence_events(2);
+SELECT * FROM log WHERE pos > 22 ORDER BY pos;
+SELECT try($$SELECT cqrs.sequence_events(0)$$);
+SELECT try($$SELECT cqrs.sequence_events(-1)$$);
+SELECT cqrs.sequence_events(NULL) IS NULL AS strict;
+
+\echo == drain runs the sequencer until nothing is left (batches of sequencer_batch_size)
+SET cqrs_conf.sequencer_batch_size = 2;
+SELECT cqrs.append(s('n'), 'SeqTest', NULL, evs('n', 7));
+SELECT unsequenced_events FROM cqrs.sequencer_status;
+SELECT cqrs.drain() >= 7 AS drained_all;
+SELECT last_position, unsequenced_events FROM cqrs.sequencer_status;
+RESET cqrs_conf.sequencer_batch_size;
+
+\echo == sequencing inside the appending transaction: undone with it
+BEGIN;
+SELECT cqrs.append(s('own'), 'SeqTest', NULL, evs('own', 2));
+SELECT cqrs.drain() >= 2 AS drained;
+SELECT * FROM log WHERE pos > 34 ORDER BY pos;
+SELECT last_position FROM cqrs.sequencer_status;
+ROLLBACK;
+SELECT last_position, unsequenced_events FROM cqrs.sequencer_status;
+BEGIN;
+SELECT cqrs.append(s('own'), 'SeqTest', NULL, ev('own-kept'));
+SELECT cqrs.drain() >= 1 AS drained;
+COMMIT;
+SELECT * FROM log WHERE pos > 34 ORDER BY pos;
+
+\echo == a prepared transaction is sequenced when it commits, never if it rolls back
+BEGIN;
+SELECT cqrs.append(s('p'), 'SeqTest', NULL, ev('prepared-committed'));
+PREPARE TRANSACTION 'cqrs_store_sequencer_1';
+BEGIN;
+SELECT cqrs.append(s('q'), 'SeqTest', NULL, ev('prepared-rolled-back'));
+PREPARE TRANSACTION 'cqrs_store_sequencer_2';
+SELECT cqrs.sequence_events();
+SELECT unsequenced_events FROM cqrs.sequencer_status;
+COMMIT PREPARED 'cqrs_store_sequencer_1';
+ROLLBACK PREPARED 'cqrs_store_sequencer_2';
+SELECT cqrs.sequence_events();
+SELECT * FROM log WHERE pos > 35 ORDER BY pos;
+
+\echo == the whole log: every event has exactly one position, 1..N
+SELECT count(*) FILTER (WHERE global_position IS NULL) AS unsequenced,
+       count(*) AS events FROM cqrs.events;
+SELECT * FROM density;
+SELECT count(*) AS rolled_back_labels_in_log FROM log WHERE label LIKE '%gone%' OR label LIKE 'prepared-rolled%';
+
+\c :orig_db
+SET client_min_messages = warning;
+DROP DATABASE cqrs_store_sequencer;
