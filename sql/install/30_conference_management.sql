@@ -68,15 +68,17 @@ COMMENT ON FUNCTION conference.new_access_code() IS
 -- Regular expression match with Unicode character classes.  The reference
 -- validates with .NET regular expressions, where \w and \s are Unicode
 -- classes.  PostgreSQL classifies characters by the collation, so the match
--- uses the ICU root collation when the server has ICU; otherwise it falls
--- back to the database collation (in the "C" locale, \w is then ASCII only).
+-- uses the ICU root collation when the server has ICU and the database is
+-- UTF8; otherwise it falls back to the database collation (in the "C"
+-- locale, \w is then ASCII only).
 DO $install$
 DECLARE
     coll text := '';
 BEGIN
-    IF EXISTS (SELECT 1 FROM pg_catalog.pg_collation
-                WHERE collname = 'und-x-icu'
-                  AND collnamespace = 'pg_catalog'::regnamespace) THEN
+    IF pg_catalog.getdatabaseencoding() = 'UTF8'
+       AND EXISTS (SELECT 1 FROM pg_catalog.pg_collation
+                    WHERE collname = 'und-x-icu'
+                      AND collnamespace = 'pg_catalog'::regnamespace) THEN
         coll := ' COLLATE pg_catalog."und-x-icu"';
     END IF;
     EXECUTE pg_catalog.format($f$
