@@ -11,7 +11,8 @@ OBJS = $(SRCS:.c=.o)
 INSTALL_PARTS = $(sort $(wildcard sql/install/*.sql))
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 
-PG_CPPFLAGS = -I$(srcdir)/src
+# -MMD: rebuild an object when a header it includes changes.
+PG_CPPFLAGS = -I$(srcdir)/src -MMD -MP
 PG_CFLAGS = -Wall -Wmissing-prototypes -Wpointer-arith -Wendif-labels \
 	-Wformat-security -Wno-unused-parameter
 ifdef WERROR
@@ -33,12 +34,14 @@ ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation \
 TAP_TESTS = 1
 PROVE_TESTS = $(sort $(wildcard test/t/*.pl))
 
-EXTRA_CLEAN = tmp_check_regress tmp_check_iso output_iso results \
+EXTRA_CLEAN = $(OBJS:.o=.d) tmp_check_regress tmp_check_iso output_iso results \
 	regression.diffs regression.out
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+-include $(OBJS:.o=.d)
 
 $(EXTENSION)--$(EXTVERSION).sql: $(INSTALL_PARTS)
 	cat $^ > $@

@@ -54,6 +54,7 @@ cqrs_shmem_startup(void)
 	{
 		SpinLockInit(&cqrs_shared->mutex);
 		cqrs_shared->worker_pid = 0;
+		cqrs_shared->worker_database = InvalidOid;
 		cqrs_shared->worker_latch = NULL;
 	}
 	LWLockRelease(AddinShmemInitLock);

@@ -26,6 +26,7 @@ typedef struct CqrsSharedState
 {
 	slock_t		mutex;
 	pid_t		worker_pid;
+	Oid			worker_database;
 	Latch	   *worker_latch;
 } CqrsSharedState;
 

@@ -15,6 +15,7 @@
 #include "utils/timestamp.h"
 
 #include "cqrs_conf.h"
+#include "projection/runner.h"
 
 PG_FUNCTION_INFO_V1(cqrs_drain);
 
@@ -29,6 +30,9 @@ cqrs_drain_step(TimestampTz as_of)
 
 	/* Global order first: everything downstream reads sequenced events. */
 	done += cqrs_sequence_batch(cqrs_sequencer_batch_size);
+
+	/* Read models: each projection's effects and checkpoint together. */
+	done += cqrs_run_projections(CQRS_PROJECTION_BATCH);
 
 	return done;
 }

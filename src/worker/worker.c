@@ -43,6 +43,7 @@ worker_detach_shmem(int code, Datum arg)
 	if (cqrs_shared->worker_pid == MyProcPid)
 	{
 		cqrs_shared->worker_pid = 0;
+		cqrs_shared->worker_database = InvalidOid;
 		cqrs_shared->worker_latch = NULL;
 	}
 	SpinLockRelease(&cqrs_shared->mutex);
@@ -58,6 +59,7 @@ worker_attach_shmem(void)
 	if (other == 0)
 	{
 		cqrs_shared->worker_pid = MyProcPid;
+		cqrs_shared->worker_database = MyDatabaseId;
 		cqrs_shared->worker_latch = &MyProc->procLatch;
 	}
 	SpinLockRelease(&cqrs_shared->mutex);
@@ -130,8 +132,8 @@ cqrs_worker_main(Datum main_arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 
-	worker_attach_shmem();
 	BackgroundWorkerInitializeConnection(cqrs_worker_database, NULL, 0);
+	worker_attach_shmem();
 
 	worker_cxt = AllocSetContextCreate(TopMemoryContext, "cqrs_conf worker",
 									   ALLOCSET_DEFAULT_SIZES);

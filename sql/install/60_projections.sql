@@ -1,0 +1,167 @@
+-- Projections: event handlers that keep read models current.  Each has a
+-- checkpoint (the last global position it applied), updated in the same
+-- transaction as the handler's writes, so every event takes effect exactly
+-- once, whatever crashes.  Run by the background worker and cqrs.drain().
+-- See docs/projections.md.
+
+CREATE TABLE cqrs.projections (
+    name text PRIMARY KEY CHECK (name <> ''),
+    handler regprocedure NOT NULL,
+    event_types text[],
+    position bigint NOT NULL DEFAULT 0 CHECK (position >= 0),
+    state text NOT NULL DEFAULT 'running'
+        CHECK (state IN ('running', 'stopped', 'failed')),
+    applied_events bigint NOT NULL DEFAULT 0,
+    last_error text,
+    last_error_sqlstate text,
+    error_position bigint,
+    failed_at timestamptz,
+    registered_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz
+);
+
+COMMENT ON TABLE cqrs.projections IS
+    'Registered projections: handler, checkpoint, state and the error that stopped one';
+
+SELECT pg_catalog.pg_extension_config_dump('cqrs.projections', '');
+
+CREATE FUNCTION cqrs.register_projection(name text, handler regprocedure,
+                                         event_types text[] DEFAULT NULL,
+                                         from_position bigint DEFAULT 0)
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    h pg_proc;
+BEGIN
+    IF name IS NULL OR handler IS NULL THEN
+        RAISE EXCEPTION 'name and handler must not be null' USING ERRCODE = '23502';
+    END IF;
+    SELECT * INTO h FROM pg_proc WHERE oid = handler;
+    IF h.pronargs <> 1 OR h.proargtypes[0] <> 'cqrs.event'::regtype THEN
+        RAISE EXCEPTION 'projection handler % must take one argument of type cqrs.event', handler
+            USING ERRCODE = '42P13';
+    END IF;
+    INSERT INTO cqrs.projections AS p (name, handler, event_types, position)
+    VALUES (register_projection.name, register_projection.handler,
+            register_projection.event_types, coalesce(from_position, 0))
+    ON CONFLICT ON CONSTRAINT projections_pkey DO UPDATE
+       SET handler = excluded.handler, event_types = excluded.event_types;
+END
+$$;
+
+COMMENT ON FUNCTION cqrs.register_projection(text, regprocedure, text[], bigint) IS
+    'Register (or update) a projection: handler(cqrs.event) is called once per event of the listed types, in global order';
+
+-- Resume a projection that a poison event stopped (after fixing the
+-- handler or its data), or one stopped by hand.
+CREATE FUNCTION cqrs.resume_projection(name text)
+    RETURNS void
+    LANGUAGE sql VOLATILE STRICT SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+    UPDATE cqrs.projections p
+       SET state = 'running', last_error = NULL, last_error_sqlstate = NULL,
+           error_position = NULL, failed_at = NULL, updated_at = now()
+     WHERE p.name = $1
+$$;
+
+CREATE FUNCTION cqrs.stop_projection(name text)
+    RETURNS void
+    LANGUAGE sql VOLATILE STRICT SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+    UPDATE cqrs.projections p SET state = 'stopped', updated_at = now()
+     WHERE p.name = $1
+$$;
+
+CREATE FUNCTION cqrs.run_projections(max_events integer DEFAULT 1000)
+    RETURNS bigint
+    AS 'MODULE_PATHNAME', 'cqrs_run_projections_sql'
+    LANGUAGE C VOLATILE STRICT SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION cqrs.run_projections(integer) IS
+    'Apply at most max_events pending events to each running projection once; returns the number applied (cqrs.drain does this and more)';
+
+CREATE VIEW cqrs.projection_status AS
+SELECT p.name,
+       p.position,
+       s.last_position - p.position AS lag_events,
+       coalesce(extract(epoch FROM now() - (
+           SELECT e.recorded_at FROM cqrs.events e
+            WHERE e.global_position = p.position + 1)), 0)::double precision
+           AS lag_seconds,
+       p.state,
+       p.last_error,
+       p.last_error_sqlstate,
+       p.error_position,
+       p.applied_events,
+       p.updated_at
+  FROM cqrs.projections p CROSS JOIN cqrs.sequencer_state s;
+
+COMMENT ON VIEW cqrs.projection_status IS
+    'Each projection: checkpoint, lag in events and seconds, state, and the error that stopped it';
+
+CREATE FUNCTION cqrs.worker_pid()
+    RETURNS integer
+    AS 'MODULE_PATHNAME', 'cqrs_worker_pid'
+    LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION cqrs.worker_pid() IS
+    'PID of the background worker connected to this database, NULL when none runs';
+
+-- Read-your-writes for a UI: wait until every running projection has
+-- applied every event committed before the call.  When no background
+-- worker runs, the caller's session does the work itself.
+CREATE FUNCTION cqrs.wait_for_projections(timeout interval DEFAULT '5 s')
+    RETURNS boolean
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    snap pg_snapshot := pg_current_snapshot();
+    deadline timestamptz := clock_timestamp() + coalesce(timeout, '5 s');
+    target bigint;
+BEGIN
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'cqrs.wait_for_projections() needs READ COMMITTED'
+            USING ERRCODE = '25000',
+                  DETAIL = 'Under a transaction snapshot the progress of the projections is not visible.';
+    END IF;
+    LOOP
+        IF cqrs.worker_pid() IS NULL THEN
+            PERFORM cqrs.drain();
+        END IF;
+        IF target IS NULL
+           AND NOT EXISTS (SELECT 1 FROM cqrs.events e
+                            WHERE e.global_position IS NULL
+                              AND pg_visible_in_snapshot(e.append_xid, snap)) THEN
+            SELECT s.last_position INTO target FROM cqrs.sequencer_state s;
+        END IF;
+        IF target IS NOT NULL THEN
+            IF NOT EXISTS (SELECT 1 FROM cqrs.projections p
+                            WHERE p.state <> 'stopped' AND p.position < target) THEN
+                RETURN true;
+            END IF;
+            -- a failed projection will not catch up by waiting
+            IF EXISTS (SELECT 1 FROM cqrs.projections p
+                        WHERE p.state = 'failed' AND p.position < target) THEN
+                RETURN false;
+            END IF;
+        END IF;
+        IF clock_timestamp() >= deadline THEN
+            RETURN false;
+        END IF;
+        PERFORM pg_sleep(0.005);
+    END LOOP;
+END
+$$;
+
+COMMENT ON FUNCTION cqrs.wait_for_projections(interval) IS
+    'Wait until every projection has applied every event committed before the call; false on timeout or when a projection has failed';
+
+REVOKE ALL ON FUNCTION cqrs.register_projection(text, regprocedure, text[], bigint),
+    cqrs.resume_projection(text), cqrs.stop_projection(text),
+    cqrs.run_projections(integer) FROM PUBLIC;

@@ -1,0 +1,384 @@
+/*-------------------------------------------------------------------------
+ *
+ * runner.c
+ *	  Runs the registered projections (cqrs.projections): for each running
+ *	  projection, the sequenced events after its checkpoint are passed to
+ *	  its handler function in global order, and the checkpoint moves in the
+ *	  same transaction as the handler's writes, so every event takes effect
+ *	  exactly once.
+ *
+ *	  A batch runs in one subtransaction.  When a handler fails, the batch
+ *	  is rolled back and replayed event by event up to the failing one (the
+ *	  poison event): the events before it are applied, the projection is
+ *	  marked failed with the error and the event's position, and the other
+ *	  projections carry on.  Nothing is skipped silently.
+ *
+ *	  Projection rows are locked FOR UPDATE SKIP LOCKED, so the background
+ *	  worker and sessions calling cqrs.drain() never apply a batch twice.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "funcapi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/syscache.h"
+#include "utils/typcache.h"
+
+#include "cqrs_conf.h"
+#include "projection/runner.h"
+#include "util/spi_plan.h"
+
+PG_FUNCTION_INFO_V1(cqrs_run_projections_sql);
+PG_FUNCTION_INFO_V1(cqrs_worker_pid);
+
+#define EVENT_COLUMNS 9
+
+typedef struct Projection
+{
+	char	   *name;
+	Oid			handler;
+	int			ntypes;
+	char	  **types;			/* NULL: every event type */
+	int64		position;
+} Projection;
+
+typedef struct BatchOutcome
+{
+	int			applied;		/* events whose effects stay */
+	int			handled;		/* of those, passed to the handler */
+	bool		failed;
+	int64		error_position;
+	char	   *error_message;
+	char	   *error_sqlstate;
+} BatchOutcome;
+
+static SPIPlanPtr plan_list = NULL;
+static SPIPlanPtr plan_events = NULL;
+static SPIPlanPtr plan_save = NULL;
+static SPIPlanPtr plan_fail = NULL;
+
+static bool
+wants_event(const Projection *p, const char *event_type)
+{
+	int			i;
+
+	if (p->types == NULL)
+		return true;
+	for (i = 0; i < p->ntypes; i++)
+		if (strcmp(p->types[i], event_type) == 0)
+			return true;
+	return false;
+}
+
+static void
+call_handler(FmgrInfo *flinfo, Datum event)
+{
+	LOCAL_FCINFO(fcinfo, 1);
+
+	InitFunctionCallInfoData(*fcinfo, flinfo, 1, InvalidOid, NULL, NULL);
+	fcinfo->args[0].value = event;
+	fcinfo->args[0].isnull = false;
+	(void) FunctionCallInvoke(fcinfo);
+}
+
+/*
+ * Apply events [from, to) in one subtransaction.  Returns false, with the
+ * index of the failing event and the error, when the handler raised one
+ * (the subtransaction is then rolled back).
+ */
+static bool
+apply_in_subtransaction(FmgrInfo *flinfo, const Projection *p,
+						Datum *events, char **types, int from, int to,
+						int *failed_at, BatchOutcome *outcome)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	volatile int current = from;
+	bool		ok = true;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		for (; current < to; current++)
+			if (wants_event(p, types[current]))
+				call_handler(flinfo, events[current]);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+
+		*failed_at = current;
+		outcome->error_message = edata->message;
+		outcome->error_sqlstate = pstrdup(unpack_sql_state(edata->sqlerrcode));
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+static void
+apply_batch(const Projection *p, Datum *events, char **types,
+			int64 *positions, int count, BatchOutcome *outcome)
+{
+	FmgrInfo	flinfo;
+	int			failed_at = -1;
+	int			i;
+
+	memset(outcome, 0, sizeof(BatchOutcome));
+	fmgr_info(p->handler, &flinfo);
+
+	if (apply_in_subtransaction(&flinfo, p, events, types, 0, count,
+								&failed_at, outcome))
+	{
+		outcome->applied = count;
+	}
+	else
+	{
+		/* Replay one by one: keep the good events before the poison one. */
+		for (i = 0; i < count; i++)
+		{
+			if (!apply_in_subtransaction(&flinfo, p, events, types, i, i + 1,
+										 &failed_at, outcome))
+				break;
+		}
+		outcome->applied = i;
+		outcome->failed = true;
+		outcome->error_position = positions[i < count ? i : count - 1];
+	}
+	for (i = 0; i < outcome->applied; i++)
+		if (wants_event(p, types[i]))
+			outcome->handled++;
+}
+
+static int
+load_projections(Projection **out)
+{
+	int			rc;
+	uint64		i;
+	Projection *list;
+
+	cqrs_spi_plan(&plan_list,
+				  "SELECT name, handler::oid, event_types, position"
+				  " FROM cqrs.projections WHERE state = 'running'"
+				  " ORDER BY name FOR UPDATE SKIP LOCKED",
+				  0, NULL);
+	rc = SPI_execute_plan(plan_list, NULL, NULL, false, 0);
+	cqrs_spi_check(rc, SPI_OK_SELECT, "listing projections");
+
+	list = palloc0(sizeof(Projection) * (SPI_processed + 1));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Datum		types;
+
+		list[i].name = SPI_getvalue(t, d, 1);
+		list[i].handler = DatumGetObjectId(SPI_getbinval(t, d, 2, &isnull));
+		types = SPI_getbinval(t, d, 3, &isnull);
+		if (!isnull)
+		{
+			Datum	   *elems;
+			bool	   *elemnulls;
+			int			n,
+						j;
+
+			deconstruct_array(DatumGetArrayTypeP(types), TEXTOID, -1, false,
+							  TYPALIGN_INT, &elems, &elemnulls, &n);
+			list[i].types = palloc0(sizeof(char *) * (n + 1));
+			for (j = 0; j < n; j++)
+				list[i].types[j] = elemnulls[j] ? pstrdup("") :
+					TextDatumGetCString(elems[j]);
+			list[i].ntypes = n;
+		}
+		list[i].position = DatumGetInt64(SPI_getbinval(t, d, 4, &isnull));
+	}
+	*out = list;
+	return (int) SPI_processed;
+}
+
+static void
+save_progress(const Projection *p, int64 position, const BatchOutcome *o)
+{
+	Oid			argtypes[6] = {TEXTOID, INT8OID, INT8OID, TEXTOID, TEXTOID, INT8OID};
+	Datum		values[6];
+	int			rc;
+
+	values[0] = CStringGetTextDatum(p->name);
+	values[1] = Int64GetDatum(position);
+	values[2] = Int64GetDatum(o->handled);
+	if (!o->failed)
+	{
+		cqrs_spi_plan(&plan_save,
+					  "UPDATE cqrs.projections SET position = $2,"
+					  " applied_events = applied_events + $3,"
+					  " updated_at = pg_catalog.now() WHERE name = $1",
+					  3, argtypes);
+		rc = SPI_execute_plan(plan_save, values, NULL, false, 0);
+	}
+	else
+	{
+		values[3] = CStringGetTextDatum(o->error_message ? o->error_message : "");
+		values[4] = CStringGetTextDatum(o->error_sqlstate ? o->error_sqlstate : "XX000");
+		values[5] = Int64GetDatum(o->error_position);
+		cqrs_spi_plan(&plan_fail,
+					  "UPDATE cqrs.projections SET position = $2,"
+					  " applied_events = applied_events + $3,"
+					  " state = 'failed', last_error = $4,"
+					  " last_error_sqlstate = $5, error_position = $6,"
+					  " failed_at = pg_catalog.now(),"
+					  " updated_at = pg_catalog.now() WHERE name = $1",
+					  6, argtypes);
+		rc = SPI_execute_plan(plan_fail, values, NULL, false, 0);
+		ereport(WARNING,
+				(errmsg("projection \"%s\" stopped at the event at position " INT64_FORMAT,
+						p->name, o->error_position),
+				 errdetail("The handler failed: %s", o->error_message ? o->error_message : ""),
+				 errhint("Fix the handler, then call cqrs.resume_projection('%s').", p->name)));
+	}
+	cqrs_spi_check(rc, SPI_OK_UPDATE, "saving projection progress");
+}
+
+/*
+ * Apply at most max_events pending events to each running projection;
+ * returns how many events were applied in all.  Caller need not be
+ * connected to SPI.
+ */
+int64
+cqrs_run_projections(int max_events)
+{
+	Projection *list;
+	int			nprojections;
+	int			i;
+	int64		total = 0;
+	Oid			event_type_oid;
+	TupleDesc	event_desc;
+	MemoryContext batch_cxt;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	nprojections = load_projections(&list);
+	if (nprojections == 0)
+	{
+		SPI_finish();
+		return 0;
+	}
+
+	event_type_oid = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
+									 CStringGetDatum("event"),
+									 ObjectIdGetDatum(get_namespace_oid("cqrs", false)));
+	event_desc = lookup_rowtype_tupdesc_copy(event_type_oid, -1);
+	batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "cqrs projection batch",
+									  ALLOCSET_DEFAULT_SIZES);
+
+	for (i = 0; i < nprojections; i++)
+	{
+		Projection *p = &list[i];
+		Oid			argtypes[2] = {INT8OID, INT4OID};
+		Datum		args[2];
+		int			rc;
+		int			count;
+		uint64		j;
+		Datum	   *events;
+		char	  **types;
+		int64	   *positions;
+		BatchOutcome outcome;
+		MemoryContext old;
+
+		cqrs_spi_plan(&plan_events,
+					  "SELECT global_position, stream_id, stream_type, version,"
+					  " event_type, data, metadata, event_id, recorded_at"
+					  " FROM cqrs.events WHERE global_position > $1"
+					  " ORDER BY global_position LIMIT $2",
+					  2, argtypes);
+		args[0] = Int64GetDatum(p->position);
+		args[1] = Int32GetDatum(max_events);
+		rc = SPI_execute_plan(plan_events, args, NULL, false, max_events);
+		cqrs_spi_check(rc, SPI_OK_SELECT, "reading events for a projection");
+		count = (int) SPI_processed;
+		if (count == 0)
+			continue;
+
+		MemoryContextReset(batch_cxt);
+		old = MemoryContextSwitchTo(batch_cxt);
+		events = palloc(sizeof(Datum) * count);
+		types = palloc(sizeof(char *) * count);
+		positions = palloc(sizeof(int64) * count);
+		for (j = 0; j < (uint64) count; j++)
+		{
+			Datum		values[EVENT_COLUMNS];
+			bool		nulls[EVENT_COLUMNS];
+			HeapTuple	tuple;
+
+			heap_deform_tuple(SPI_tuptable->vals[j], SPI_tuptable->tupdesc,
+							  values, nulls);
+			tuple = heap_form_tuple(event_desc, values, nulls);
+			events[j] = heap_copy_tuple_as_datum(tuple, event_desc);
+			positions[j] = DatumGetInt64(values[0]);
+			types[j] = TextDatumGetCString(values[4]);
+		}
+		MemoryContextSwitchTo(old);
+
+		apply_batch(p, events, types, positions, count, &outcome);
+		save_progress(p, outcome.applied > 0 ? positions[outcome.applied - 1] : p->position,
+					  &outcome);
+		total += outcome.applied;
+	}
+
+	MemoryContextDelete(batch_cxt);
+	SPI_finish();
+	return total;
+}
+
+Datum
+cqrs_run_projections_sql(PG_FUNCTION_ARGS)
+{
+	int32		max_events = PG_GETARG_INT32(0);
+
+	if (max_events <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_events must be positive")));
+	PG_RETURN_INT64(cqrs_run_projections(max_events));
+}
+
+Datum
+cqrs_worker_pid(PG_FUNCTION_ARGS)
+{
+	pid_t		pid = 0;
+
+	if (cqrs_shared != NULL)
+	{
+		SpinLockAcquire(&cqrs_shared->mutex);
+		if (cqrs_shared->worker_database == MyDatabaseId)
+			pid = cqrs_shared->worker_pid;
+		SpinLockRelease(&cqrs_shared->mutex);
+	}
+	if (pid == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_INT32((int32) pid);
+}
