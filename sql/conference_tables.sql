@@ -38,7 +38,7 @@ SELECT p.oid::regprocedure AS function, pg_get_function_result(p.oid) AS returns
   FROM pg_proc p
  WHERE p.pronamespace = 'conference'::regnamespace
    AND p.proname IN ('publish', 'unpublish', 'locate', 'new_id', 'new_access_code')
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text;
 
 -- A valid conference.
 INSERT INTO conference.conferences

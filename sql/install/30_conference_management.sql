@@ -362,7 +362,9 @@ DECLARE
     code text;
 BEGIN
     IF TG_RELID <> 'conference.conferences'::regclass THEN
-        RAISE EXCEPTION 'trigger function % fired on the wrong table', TG_NAME;
+        RAISE EXCEPTION USING ERRCODE = '39P01',
+            MESSAGE = format('trigger %s: %s is not a conference management table',
+                             TG_NAME, TG_TABLE_NAME);
     END IF;
 
     IF NEW.id IS NULL THEN
@@ -400,7 +402,9 @@ CREATE FUNCTION conference.conferences_before_update() RETURNS trigger
     AS $$
 BEGIN
     IF TG_RELID <> 'conference.conferences'::regclass THEN
-        RAISE EXCEPTION 'trigger function % fired on the wrong table', TG_NAME;
+        RAISE EXCEPTION USING ERRCODE = '39P01',
+            MESSAGE = format('trigger %s: %s is not a conference management table',
+                             TG_NAME, TG_TABLE_NAME);
     END IF;
 
     IF NEW.id IS DISTINCT FROM OLD.id THEN
@@ -453,7 +457,9 @@ CREATE FUNCTION conference.conferences_after_insert() RETURNS trigger
     AS $$
 BEGIN
     IF TG_RELID <> 'conference.conferences'::regclass THEN
-        RAISE EXCEPTION 'trigger function % fired on the wrong table', TG_NAME;
+        RAISE EXCEPTION USING ERRCODE = '39P01',
+            MESSAGE = format('trigger %s: %s is not a conference management table',
+                             TG_NAME, TG_TABLE_NAME);
     END IF;
     -- Always, although the conference is unpublished (reference).  The
     -- stream must not exist yet.
@@ -473,7 +479,9 @@ DECLARE
     seat conference.seat_types;
 BEGIN
     IF TG_RELID <> 'conference.conferences'::regclass THEN
-        RAISE EXCEPTION 'trigger function % fired on the wrong table', TG_NAME;
+        RAISE EXCEPTION USING ERRCODE = '39P01',
+            MESSAGE = format('trigger %s: %s is not a conference management table',
+                             TG_NAME, TG_TABLE_NAME);
     END IF;
 
     -- ConferenceUpdated when something the event carries changed.
@@ -644,7 +652,9 @@ CREATE FUNCTION conference.seat_types_before_change() RETURNS trigger
     AS $$
 BEGIN
     IF TG_RELID <> 'conference.seat_types'::regclass THEN
-        RAISE EXCEPTION 'trigger function % fired on the wrong table', TG_NAME;
+        RAISE EXCEPTION USING ERRCODE = '39P01',
+            MESSAGE = format('trigger %s: %s is not a conference management table',
+                             TG_NAME, TG_TABLE_NAME);
     END IF;
 
     IF TG_OP = 'DELETE' THEN
@@ -691,7 +701,9 @@ DECLARE
     new_data jsonb;
 BEGIN
     IF TG_RELID <> 'conference.seat_types'::regclass THEN
-        RAISE EXCEPTION 'trigger function % fired on the wrong table', TG_NAME;
+        RAISE EXCEPTION USING ERRCODE = '39P01',
+            MESSAGE = format('trigger %s: %s is not a conference management table',
+                             TG_NAME, TG_TABLE_NAME);
     END IF;
 
     -- The BEFORE trigger locked the conference row, so this is current.
