@@ -182,9 +182,31 @@ UPDATE conference.conferences SET description = 'Shared description'
  WHERE slug IN ('ce_update', 'ce_empty', 'ce_main');
 SELECT pg_temp.all_count() - :before_multi AS events_from_multi_row_update;
 
+-- Upsert by id: the conflicting INSERT becomes an UPDATE of the same
+-- conference (ConferenceUpdated); DO NOTHING publishes nothing.
+INSERT INTO conference.conferences
+       (id, name, description, location, start_date, end_date, owner_name, owner_email, slug)
+VALUES ('00000000-0000-4000-8000-0000000ce002', 'CE Upsert', 'd', 'l', '2030-06-01', '2030-06-02',
+        'Bob', 'bob@contoso.com', 'ce_upsert')
+ON CONFLICT (id) DO UPDATE SET name = excluded.name;
+INSERT INTO conference.conferences
+       (id, name, description, location, start_date, end_date, owner_name, owner_email, slug)
+VALUES ('00000000-0000-4000-8000-0000000ce002', 'CE Upsert 2', 'd', 'l', '2030-06-01', '2030-06-02',
+        'Bob', 'bob@contoso.com', 'ce_upsert')
+ON CONFLICT (id) DO UPDATE SET name = excluded.name;
+INSERT INTO conference.conferences
+       (id, name, description, location, start_date, end_date, owner_name, owner_email, slug)
+VALUES ('00000000-0000-4000-8000-0000000ce002', 'CE Upsert 3', 'd', 'l', '2030-06-01', '2030-06-02',
+        'Bob', 'bob@contoso.com', 'ce_upsert')
+ON CONFLICT (id) DO NOTHING;
+SELECT stream, version, event_type, data->>'name' AS name
+  FROM pg_temp.events_of('00000000-0000-4000-8000-0000000ce002');
+
 ------------------------------------------------------------------------
--- Rollback: a rolled-back change publishes nothing.
-SELECT pg_temp.all_count() AS before_rollback \gset
+-- Rollback: a rolled-back change publishes nothing.  (Committed events are
+-- sequenced first, so that global_position IS NULL below means "appended
+-- by this open transaction".)
+SELECT pg_temp.all_count() AS before_rollback, cqrs.sequence_events() AS sequenced \gset
 BEGIN;
 INSERT INTO conference.conferences
        (name, description, location, start_date, end_date, owner_name, owner_email, slug)

@@ -376,8 +376,10 @@ BEGIN
 
     PERFORM conference.validate_conference(NEW);
 
+    -- (Another conference: an INSERT ... ON CONFLICT (id) DO UPDATE of the
+    -- same conference goes on to its UPDATE.)
     IF EXISTS (SELECT 1 FROM conference.conferences c
-                WHERE lower(c.slug) = lower(NEW.slug)) THEN
+                WHERE lower(c.slug) = lower(NEW.slug) AND c.id <> NEW.id) THEN
         PERFORM conference.raise_invalid('23505', 'conferences', 'slug',
             format('invalid conference: slug "%s" is already taken', NEW.slug),
             'The chosen conference slug is already taken.');
