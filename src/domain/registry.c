@@ -10,6 +10,7 @@
 #include "postgres.h"
 
 #include "cqrs_conf.h"
+#include "domain/domain.h"
 #include "store/aggregate.h"
 
 void
@@ -20,4 +21,9 @@ cqrs_domain_register(void)
 	if (done)
 		return;
 	done = true;
+
+	order_register();
+	seats_availability_register();
+	seat_assignments_register();
+	payment_register();
 }

@@ -14,6 +14,7 @@
 #include "miscadmin.h"
 #include "utils/timestamp.h"
 
+#include "command/command.h"
 #include "cqrs_conf.h"
 #include "projection/runner.h"
 
@@ -33,6 +34,9 @@ cqrs_drain_step(TimestampTz as_of)
 
 	/* Read models: each projection's effects and checkpoint together. */
 	done += cqrs_run_projections(CQRS_PROJECTION_BATCH);
+
+	/* Enqueued commands, and scheduled ones due at as_of. */
+	done += cqrs_handle_pending_commands(CQRS_PENDING_COMMAND_BATCH, as_of);
 
 	return done;
 }
