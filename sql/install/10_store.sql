@@ -46,7 +46,8 @@ CREATE UNIQUE INDEX events_global_position_key
 CREATE INDEX events_unsequenced_idx
     ON cqrs.events (append_xid, append_ordinal) WHERE global_position IS NULL;
 
--- State of the sequencer; the row lock on it serialises sequencers.
+-- State of the sequencer; the row lock on it serialises sequencers.  Not
+-- dumped: the sequencer reads the last position from the log itself.
 CREATE TABLE cqrs.sequencer_state (
     singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
     last_position bigint NOT NULL DEFAULT 0,
@@ -72,7 +73,6 @@ COMMENT ON TABLE cqrs.snapshots IS
 -- The log and the snapshots belong in pg_dump output.
 SELECT pg_catalog.pg_extension_config_dump('cqrs.events', '');
 SELECT pg_catalog.pg_extension_config_dump('cqrs.snapshots', '');
-SELECT pg_catalog.pg_extension_config_dump('cqrs.sequencer_state', '');
 
 -- Append-only: UPDATE, DELETE and TRUNCATE are refused for everyone,
 -- including the owner; only the sequencer may fill in global_position.

@@ -372,15 +372,15 @@ cqrs_append(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				(errcode(ERRCODE_NOT_NULL_VIOLATION),
 				 errmsg("stream_id must not be null")));
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				(errcode(ERRCODE_NOT_NULL_VIOLATION),
 				 errmsg("stream_type must not be null")));
 	if (PG_ARGISNULL(3))
 		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				(errcode(ERRCODE_NOT_NULL_VIOLATION),
 				 errmsg("events must not be null")));
 
 	stream_id = PG_GETARG_UUID_P(0);

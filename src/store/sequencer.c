@@ -30,6 +30,7 @@
 PG_FUNCTION_INFO_V1(cqrs_sequence_events);
 
 static SPIPlanPtr plan_lock_state = NULL;
+static SPIPlanPtr plan_last_position = NULL;
 static SPIPlanPtr plan_number = NULL;
 static SPIPlanPtr plan_save_state = NULL;
 
@@ -98,11 +99,13 @@ cqrs_sequence_batch(int max_count)
 	int			rc;
 	bool		isnull;
 	int64		last_position;
+	int64		stored_position;
 	uint64		numbered;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
+	/* The row lock serialises sequencers. */
 	cqrs_spi_plan(&plan_lock_state,
 				  "SELECT last_position FROM cqrs.sequencer_state FOR UPDATE",
 				  0, NULL);
@@ -110,13 +113,28 @@ cqrs_sequence_batch(int max_count)
 	cqrs_spi_check(rc, SPI_OK_SELECT, "locking the sequencer state");
 	if (SPI_processed != 1)
 		elog(ERROR, "cqrs.sequencer_state must hold exactly one row");
+	stored_position = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+												  SPI_tuptable->tupdesc, 1,
+												  &isnull));
+
+	/*
+	 * The last position is read from the log itself, in a statement whose
+	 * snapshot is taken after the lock: it sees every batch committed
+	 * before ours.  So a restored dump (the state row is not dumped)
+	 * continues where its log ends.
+	 */
+	cqrs_spi_plan(&plan_last_position,
+				  "SELECT coalesce(max(global_position), 0) FROM cqrs.events",
+				  0, NULL);
+	rc = SPI_execute_plan(plan_last_position, NULL, NULL, false, 1);
+	cqrs_spi_check(rc, SPI_OK_SELECT, "reading the last position");
 	last_position = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 												SPI_tuptable->tupdesc, 1,
 												&isnull));
 
 	numbered = number_events(last_position, max_count);
 
-	if (numbered > 0)
+	if (numbered > 0 || stored_position != last_position)
 	{
 		Oid			argtypes[1] = {INT8OID};
 		Datum		values[1];
@@ -131,9 +149,12 @@ cqrs_sequence_batch(int max_count)
 		cqrs_spi_check(rc, SPI_OK_UPDATE, "saving the sequencer state");
 
 		/* The doorbell: only the highest readable position, never data. */
-		snprintf(payload, sizeof(payload), INT64_FORMAT,
-				 last_position + (int64) numbered);
-		Async_Notify(CQRS_NOTIFY_CHANNEL, payload);
+		if (numbered > 0)
+		{
+			snprintf(payload, sizeof(payload), INT64_FORMAT,
+					 last_position + (int64) numbered);
+			Async_Notify(CQRS_NOTIFY_CHANNEL, payload);
+		}
 	}
 
 	SPI_finish();
