@@ -1,0 +1,116 @@
+-- The command API (design.md section 4): cqrs.send, the command log and
+-- its exactly-once effect, payload validation, business rejections,
+-- cqrs.enqueue / cqrs.command_status / due times handled by cqrs.drain().
+\set QUIET on
+\i sql/cmd_helpers.inc
+\set QUIET off
+
+SELECT attname, format_type(atttypid, atttypmod)
+  FROM pg_attribute
+ WHERE attrelid = 'cqrs.command_result'::regclass AND attnum > 0
+ ORDER BY attnum;
+
+INSERT INTO conference.conferences (id, name, description, location, start_date,
+       end_date, owner_name, owner_email, slug)
+VALUES (t_uuid('5c0'), 'Cmd Conf', 'd', 'l', '2030-01-01', '2030-01-02', 'o',
+        'o@contoso.com', 'cmd_api_conf');
+INSERT INTO conference.seat_types (id, conference_id, name, description, quantity, price)
+VALUES (t_uuid('5a1'), t_uuid('5c0'), 'General', 'g', 10, 100.00);
+
+-- A command is handled at once and logged.
+SELECT t_send('RegisterToConference',
+              jsonb_build_object('orderId', t_uuid('5d1'), 'conferenceId', t_uuid('5c0'),
+                                 'seats', jsonb_build_array(jsonb_build_object('seatType', t_uuid('5a1'), 'quantity', 2))),
+              t_uuid('5e1'));
+SELECT count(*) AS events FROM cqrs.events WHERE stream_id = t_uuid('5d1');
+SELECT t_short(command_type || ' ' || status || ' ' || stream_id::text) AS logged,
+       jsonb_array_length(events) AS events, handled_at IS NOT NULL AS handled
+  FROM cqrs.commands WHERE command_id = t_uuid('5e1');
+
+-- Event metadata: the command id, also as correlation id.
+SELECT DISTINCT t_short(metadata::text) FROM cqrs.events WHERE stream_id = t_uuid('5d1');
+
+-- The same command id again: the original result, nothing written.
+SELECT t_send('RegisterToConference',
+              jsonb_build_object('orderId', t_uuid('5d1'), 'conferenceId', t_uuid('5c0'),
+                                 'seats', jsonb_build_array(jsonb_build_object('seatType', t_uuid('5a1'), 'quantity', 2))),
+              t_uuid('5e1'));
+SELECT count(*) AS events FROM cqrs.events WHERE stream_id = t_uuid('5d1');
+SELECT (cqrs.send('RegisterToConference',
+              jsonb_build_object('orderId', t_uuid('5d1'), 'conferenceId', t_uuid('5c0'),
+                                 'seats', jsonb_build_array(jsonb_build_object('seatType', t_uuid('5a1'), 'quantity', 2))),
+              t_uuid('5e1'))).events = (SELECT events FROM cqrs.commands WHERE command_id = t_uuid('5e1'))
+       AS same_events;
+
+-- The same id for another command is an error.
+SELECT t_send('ConfirmOrder', jsonb_build_object('orderId', t_uuid('5d1')), t_uuid('5e1'));
+SELECT t_send('RegisterToConference',
+              jsonb_build_object('orderId', t_uuid('5d1'), 'conferenceId', t_uuid('5c0'),
+                                 'seats', jsonb_build_array(jsonb_build_object('seatType', t_uuid('5a1'), 'quantity', 3))),
+              t_uuid('5e1'));
+
+-- Malformed payloads: 22023 / 22P02 naming the field, nothing written.
+SELECT count(*) AS commands_before FROM cqrs.commands \gset
+SELECT count(*) AS events_before FROM cqrs.events \gset
+SELECT t_error('NoSuchCommand', '{}');
+SELECT t_error('RegisterToConference', '[]');
+SELECT t_error('RegisterToConference', jsonb_build_object('conferenceId', t_uuid('5c0'), 'seats', '[]'::jsonb));
+SELECT t_error('RegisterToConference', jsonb_build_object('orderId', 'not-a-uuid', 'conferenceId', t_uuid('5c0'), 'seats', '[]'::jsonb));
+SELECT t_error('RegisterToConference', jsonb_build_object('orderId', 42, 'conferenceId', t_uuid('5c0'), 'seats', '[]'::jsonb));
+SELECT t_error('RegisterToConference', jsonb_build_object('orderId', t_uuid('5d2'), 'conferenceId', t_uuid('5c0'), 'seats', '{}'::jsonb));
+SELECT t_error('RegisterToConference', jsonb_build_object('orderId', t_uuid('5d2'), 'conferenceId', t_uuid('5c0'),
+               'seats', jsonb_build_array(jsonb_build_object('seatType', t_uuid('5a1'), 'quantity', -1))));
+SELECT t_error('RegisterToConference', jsonb_build_object('orderId', t_uuid('5d2'), 'conferenceId', t_uuid('5c0'),
+               'seats', jsonb_build_array(jsonb_build_object('seatType', t_uuid('5a1'), 'quantity', 1.5))));
+SELECT t_error('RegisterToConference', jsonb_build_object('orderId', t_uuid('5d2'), 'conferenceId', t_uuid('5c0'),
+               'seats', jsonb_build_array(jsonb_build_object('seatType', t_uuid('5a1'), 'quantity', '2'))));
+SELECT t_error('RegisterToConference', jsonb_build_object('orderId', t_uuid('5d2'), 'conferenceId', t_uuid('5c0'),
+               'seats', jsonb_build_array(jsonb_build_object('quantity', 2))));
+SELECT t_error('RegisterToConference', jsonb_build_object('orderId', t_uuid('5d2'), 'conferenceId', t_uuid('5c0'),
+               'seats', jsonb_build_array(jsonb_build_object('seatType', t_uuid('5a1'), 'quantity', 0))));
+SELECT t_error('RegisterToConference', jsonb_build_object('orderId', t_uuid('5d2'), 'conferenceId', t_uuid('5c0'),
+               'seats', '[]'::jsonb));
+SELECT t_error('MarkSeatsAsReserved', jsonb_build_object('orderId', t_uuid('5d1'), 'seats', '[]'::jsonb,
+               'expiration', 'tomorrow-ish'));
+SELECT t_error('AssignRegistrantDetails', jsonb_build_object('orderId', t_uuid('5d1'),
+               'firstName', 'A', 'lastName', 'B', 'email', 'not an email'));
+SELECT t_error('AssignRegistrantDetails', jsonb_build_object('orderId', t_uuid('5d1'),
+               'firstName', '  ', 'lastName', 'B', 'email', 'a@b.com'));
+SELECT t_error('AddSeats', jsonb_build_object('conferenceId', t_uuid('5c0'), 'seatType', t_uuid('5a1'), 'quantity', -5));
+SELECT cqrs.send(NULL, '{}');
+SELECT cqrs.send('ConfirmOrder', NULL);
+SELECT (SELECT count(*) FROM cqrs.commands) - :commands_before AS commands_written,
+       (SELECT count(*) FROM cqrs.events) - :events_before AS events_written;
+
+-- A business rejection: status rejected, a reason, no events, logged; a
+-- retry gets the same answer.
+SELECT t_send('ConfirmOrder', jsonb_build_object('orderId', t_uuid('5d9')), t_uuid('5e2'));
+SELECT t_send('ConfirmOrder', jsonb_build_object('orderId', t_uuid('5d9')), t_uuid('5e2'));
+SELECT t_show(cqrs.command_status(t_uuid('5e2')));
+SELECT count(*) AS events FROM cqrs.events WHERE stream_id = t_uuid('5d9');
+SELECT cqrs.command_status(t_uuid('5ff')) IS NULL AS unknown_is_null;
+
+-- Enqueue: validated now, stored pending, handled by cqrs.drain().
+SELECT cqrs.enqueue('NoSuchCommand', '{}');
+SELECT cqrs.enqueue('ConfirmOrder', '{"orderId": 1}');
+SELECT t_short(cqrs.enqueue('ConfirmOrder', jsonb_build_object('orderId', t_uuid('5d1')), t_uuid('5e3'))::text);
+SELECT t_short(cqrs.enqueue('ConfirmOrder', jsonb_build_object('orderId', t_uuid('5d1')), t_uuid('5e3'))::text) AS enqueued_again;
+SELECT t_show(cqrs.command_status(t_uuid('5e3')));
+-- sending a pending command's id returns its pending result
+SELECT t_send('ConfirmOrder', jsonb_build_object('orderId', t_uuid('5d1')), t_uuid('5e3'));
+-- a scheduled command waits for its due time
+SELECT t_short(cqrs.enqueue('RejectOrder', jsonb_build_object('orderId', t_uuid('5d2')), t_uuid('5e4'),
+                            now() + interval '29 minutes')::text);
+SELECT cqrs.drain() > 0 AS drained;
+SELECT t_show(cqrs.command_status(t_uuid('5e3')));
+SELECT t_show(cqrs.command_status(t_uuid('5e4')));
+SELECT cqrs.drain(now() + interval '30 minutes') > 0 AS drained_later;
+SELECT t_show(cqrs.command_status(t_uuid('5e4')));
+
+-- A pending command that fails is rejected with the error, and does not
+-- stop the others (the order id names a stream of another type).
+SELECT t_short(cqrs.enqueue('ConfirmOrder', jsonb_build_object('orderId', t_uuid('5c0')), t_uuid('5e5'))::text);
+SELECT t_short(cqrs.enqueue('RejectOrder', jsonb_build_object('orderId', t_uuid('5d7')), t_uuid('5e6'))::text);
+SELECT cqrs.drain() > 0 AS drained;
+SELECT t_short(command_id::text) AS id, status, t_short(reason) AS reason, attempts
+  FROM cqrs.commands WHERE command_id IN (t_uuid('5e5'), t_uuid('5e6')) ORDER BY seq;

@@ -1,0 +1,113 @@
+-- SeatsAvailability (domain.md section 3.5): Given events / When command /
+-- Then events, including the reference's worked reservation examples.
+\set QUIET on
+\i sql/cmd_helpers.inc
+\set QUIET off
+
+-- Stream id: derived from the conference id.
+SELECT t_short(cqrs.derived_stream_id('SeatsAvailability', t_uuid('2c0'))::text) AS stream_id;
+
+-- A reservation before any seats exist: Get fails.
+SELECT t_send('MakeSeatReservation', jsonb_build_object('conferenceId', t_uuid('2c0'),
+       'reservationId', t_uuid('2d1'), 'seats', jsonb_build_array(
+           jsonb_build_object('seatType', t_uuid('2a1'), 'quantity', 1))));
+
+-- AddSeats creates the aggregate (Find + create); RemoveSeats has no floor.
+SELECT t_send('AddSeats', jsonb_build_object('conferenceId', t_uuid('2c0'),
+       'seatType', t_uuid('2a1'), 'quantity', 10));
+SELECT t_send('AddSeats', jsonb_build_object('conferenceId', t_uuid('2c0'),
+       'seatType', t_uuid('2b1'), 'quantity', 5));
+
+-- Worked examples: 10 seats of A, reservation R holds 6, so 4 remain.
+SELECT t_send('MakeSeatReservation', jsonb_build_object('conferenceId', t_uuid('2c0'),
+       'reservationId', t_uuid('2d1'), 'seats', jsonb_build_array(
+           jsonb_build_object('seatType', t_uuid('2a1'), 'quantity', 6))));
+-- update R to 8 -> A8, change A-2
+SELECT t_send('MakeSeatReservation', jsonb_build_object('conferenceId', t_uuid('2c0'),
+       'reservationId', t_uuid('2d1'), 'seats', jsonb_build_array(
+           jsonb_build_object('seatType', t_uuid('2a1'), 'quantity', 8))));
+-- back to 6, then update to 2 -> A2, change A+4
+SELECT t_send('MakeSeatReservation', jsonb_build_object('conferenceId', t_uuid('2c0'),
+       'reservationId', t_uuid('2d1'), 'seats', jsonb_build_array(
+           jsonb_build_object('seatType', t_uuid('2a1'), 'quantity', 6))));
+SELECT t_send('MakeSeatReservation', jsonb_build_object('conferenceId', t_uuid('2c0'),
+       'reservationId', t_uuid('2d1'), 'seats', jsonb_build_array(
+           jsonb_build_object('seatType', t_uuid('2a1'), 'quantity', 2))));
+-- back to 6, then update to 12 -> A10 (partial grant), change A-4
+SELECT t_send('MakeSeatReservation', jsonb_build_object('conferenceId', t_uuid('2c0'),
+       'reservationId', t_uuid('2d1'), 'seats', jsonb_build_array(
+           jsonb_build_object('seatType', t_uuid('2a1'), 'quantity', 6))));
+SELECT t_send('MakeSeatReservation', jsonb_build_object('conferenceId', t_uuid('2c0'),
+       'reservationId', t_uuid('2d1'), 'seats', jsonb_build_array(
+           jsonb_build_object('seatType', t_uuid('2a1'), 'quantity', 12))));
+-- back to 6, then update to B3 -> details B3, changes B-3 and A+6
+SELECT t_send('MakeSeatReservation', jsonb_build_object('conferenceId', t_uuid('2c0'),
+       'reservationId', t_uuid('2d1'), 'seats', jsonb_build_array(
+           jsonb_build_object('seatType', t_uuid('2a1'), 'quantity', 6))));
+SELECT t_send('MakeSeatReservation', jsonb_build_object('conferenceId', t_uuid('2c0'),
+       'reservationId', t_uuid('2d1'), 'seats', jsonb_build_array(
+           jsonb_build_object('seatType', t_uuid('2b1'), 'quantity', 3))));
+-- the same request again changes nothing, but still emits SeatsReserved
+SELECT t_send('MakeSeatReservation', jsonb_build_object('conferenceId', t_uuid('2c0'),
+       'reservationId', t_uuid('2d1'), 'seats', jsonb_build_array(
+           jsonb_build_object('seatType', t_uuid('2b1'), 'quantity', 3))));
+-- an unknown seat type: rejected, no event
+SELECT t_send('MakeSeatReservation', jsonb_build_object('conferenceId', t_uuid('2c0'),
+       'reservationId', t_uuid('2d1'), 'seats', jsonb_build_array(
+           jsonb_build_object('seatType', t_uuid('2e1'), 'quantity', 1))));
+-- a seat type listed twice: the last entry wins
+SELECT t_send('MakeSeatReservation', jsonb_build_object('conferenceId', t_uuid('2c0'),
+       'reservationId', t_uuid('2d2'), 'seats', jsonb_build_array(
+           jsonb_build_object('seatType', t_uuid('2a1'), 'quantity', 5),
+           jsonb_build_object('seatType', t_uuid('2a1'), 'quantity', 1))));
+SELECT t_short((cqrs.load(cqrs.derived_stream_id('SeatsAvailability', t_uuid('2c0')))->'state')::text);
+
+-- Cancel and commit of an unknown reservation: no-ops.
+SELECT t_send('CancelSeatReservation', jsonb_build_object('conferenceId', t_uuid('2c0'),
+       'reservationId', t_uuid('2d9')));
+SELECT t_send('CommitSeatReservation', jsonb_build_object('conferenceId', t_uuid('2c0'),
+       'reservationId', t_uuid('2d9')));
+-- Commit: the seats stay consumed; Cancel: they come back.
+SELECT t_send('CommitSeatReservation', jsonb_build_object('conferenceId', t_uuid('2c0'),
+       'reservationId', t_uuid('2d2')));
+SELECT t_send('CancelSeatReservation', jsonb_build_object('conferenceId', t_uuid('2c0'),
+       'reservationId', t_uuid('2d1')));
+SELECT t_send('CancelSeatReservation', jsonb_build_object('conferenceId', t_uuid('2c0'),
+       'reservationId', t_uuid('2d1')));
+SELECT t_short((cqrs.load(cqrs.derived_stream_id('SeatsAvailability', t_uuid('2c0')))->'state')::text);
+
+-- RemoveSeats below zero: availability goes negative; a new reservation
+-- gets nothing (empty details, no changes); the wanted seats released by a
+-- reservation update are still given back.
+SELECT t_send('MakeSeatReservation', jsonb_build_object('conferenceId', t_uuid('2c0'),
+       'reservationId', t_uuid('2d3'), 'seats', jsonb_build_array(
+           jsonb_build_object('seatType', t_uuid('2b1'), 'quantity', 2))));
+SELECT t_send('RemoveSeats', jsonb_build_object('conferenceId', t_uuid('2c0'),
+       'seatType', t_uuid('2b1'), 'quantity', 5));
+SELECT t_send('MakeSeatReservation', jsonb_build_object('conferenceId', t_uuid('2c0'),
+       'reservationId', t_uuid('2d4'), 'seats', jsonb_build_array(
+           jsonb_build_object('seatType', t_uuid('2b1'), 'quantity', 1))));
+SELECT t_send('MakeSeatReservation', jsonb_build_object('conferenceId', t_uuid('2c0'),
+       'reservationId', t_uuid('2d3'), 'seats', jsonb_build_array(
+           jsonb_build_object('seatType', t_uuid('2b1'), 'quantity', 3))));
+SELECT t_send('MakeSeatReservation', jsonb_build_object('conferenceId', t_uuid('2c0'),
+       'reservationId', t_uuid('2d3'), 'seats', '[]'::jsonb));
+SELECT t_short((cqrs.load(cqrs.derived_stream_id('SeatsAvailability', t_uuid('2c0')))->'state')::text);
+
+-- Snapshots: every 3 events; the fold from a snapshot equals a full replay.
+SET cqrs_conf.snapshot_every = 3;
+SELECT t_send('AddSeats', jsonb_build_object('conferenceId', t_uuid('2c1'),
+       'seatType', t_uuid('2a1'), 'quantity', 4));
+SELECT t_send('MakeSeatReservation', jsonb_build_object('conferenceId', t_uuid('2c1'),
+       'reservationId', t_uuid('2d5'), 'seats', jsonb_build_array(
+           jsonb_build_object('seatType', t_uuid('2a1'), 'quantity', 3))));
+SELECT t_send('MakeSeatReservation', jsonb_build_object('conferenceId', t_uuid('2c1'),
+       'reservationId', t_uuid('2d6'), 'seats', jsonb_build_array(
+           jsonb_build_object('seatType', t_uuid('2a1'), 'quantity', 3))));
+SELECT t_send('MakeSeatReservation', jsonb_build_object('conferenceId', t_uuid('2c1'),
+       'reservationId', t_uuid('2d7'), 'seats', jsonb_build_array(
+           jsonb_build_object('seatType', t_uuid('2a1'), 'quantity', 3))));
+RESET cqrs_conf.snapshot_every;
+SELECT count(*) AS snapshots FROM cqrs.snapshots
+ WHERE stream_id = cqrs.derived_stream_id('SeatsAvailability', t_uuid('2c1'));
+SELECT t_short((cqrs.load(cqrs.derived_stream_id('SeatsAvailability', t_uuid('2c1')))->'state')::text);
