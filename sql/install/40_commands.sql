@@ -88,3 +88,10 @@ $$;
 
 COMMENT ON FUNCTION cqrs.command_status(uuid) IS
     'The outcome of a sent or enqueued command (status pending until handled); NULL for an unknown id';
+
+-- Rights: like cqrs.append, the command functions are SECURITY DEFINER and
+-- not executable by PUBLIC; the DBA grants them to the application's role
+-- (docs/security.md).  The command log holds payloads with personal data.
+REVOKE ALL ON FUNCTION cqrs.send(text, jsonb, uuid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION cqrs.enqueue(text, jsonb, uuid, timestamptz) FROM PUBLIC;
+REVOKE ALL ON FUNCTION cqrs.command_status(uuid) FROM PUBLIC;
