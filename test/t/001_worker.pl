@@ -177,6 +177,10 @@ sub commit_prepared_event
 	});
 }
 
+# Let the worker finish its round and go to sleep first.
+ok($node->poll_query_until('postgres',
+	"SELECT wait_event = 'Extension' FROM pg_stat_activity WHERE backend_type = 'cqrs_conf worker'"),
+	'the worker sleeps');
 commit_prepared_event('prepared-1h');
 sleep(2);
 is($node->safe_psql('postgres', sequenced('prepared-1h')), 'f',
@@ -187,6 +191,9 @@ ok($node->poll_query_until('postgres', sequenced('prepared-1h')),
 	'the reload wakes the worker');
 is($node->safe_psql('postgres', 'SHOW cqrs_conf.worker_naptime'), '200ms',
 	'the new naptime is in effect');
+ok($node->poll_query_until('postgres',
+	"SELECT wait_event = 'Extension' FROM pg_stat_activity WHERE backend_type = 'cqrs_conf worker'"),
+	'the worker sleeps again');
 $t0 = time();
 commit_prepared_event('prepared-200ms');
 ok(poll_for(sequenced('prepared-200ms'), 10),
