@@ -7,6 +7,8 @@ CREATE DATABASE cqrs_projections;
 \c cqrs_projections
 CREATE EXTENSION cqrs_conf;
 RESET client_min_messages;
+-- this test is about the runner alone: without the extension's read models
+DELETE FROM cqrs.projections WHERE internal;
 
 CREATE TABLE totals (stream_id uuid PRIMARY KEY, total numeric NOT NULL, seen bigint NOT NULL);
 CREATE TABLE audit (global_position bigint PRIMARY KEY, event_type text);

@@ -17,17 +17,39 @@ CREATE TABLE cqrs.projections (
     error_position bigint,
     failed_at timestamptz,
     registered_at timestamptz NOT NULL DEFAULT now(),
-    updated_at timestamptz
+    updated_at timestamptz,
+    -- the schema of the projection's read-model tables: the runner sets
+    -- search_path to it around the handler, so the handler names its
+    -- tables unqualified and a rebuild can point it at a shadow schema
+    schema_name name,
+    -- the read-model tables (in schema_name) that the projection owns;
+    -- what cqrs.rebuild_projection rebuilds and cqrs.verify_projection compares
+    tables text[],
+    -- set on the shadow row of a rebuild in progress: the projection it rebuilds
+    rebuild_of text,
+    last_rebuilt_at timestamptz,
+    -- one of the extension's own read models (registered by its install
+    -- script, not dumped: see below)
+    internal boolean NOT NULL DEFAULT false,
+    CHECK (tables IS NULL OR schema_name IS NOT NULL)
 );
 
 COMMENT ON TABLE cqrs.projections IS
     'Registered projections: handler, checkpoint, state and the error that stopped one';
 
-SELECT pg_catalog.pg_extension_config_dump('cqrs.projections', '');
+-- Dumped: the projections that applications registered (their read-model
+-- tables are ordinary tables, dumped with them).  The extension's own read
+-- models (internal) are extension tables whose rows are not dumped; after a
+-- restore their projections start again at position 0 (the install script
+-- registers them) and the worker replays the log into them.
+SELECT pg_catalog.pg_extension_config_dump('cqrs.projections',
+    'WHERE NOT internal AND rebuild_of IS NULL');
 
 CREATE FUNCTION cqrs.register_projection(name text, handler regprocedure,
                                          event_types text[] DEFAULT NULL,
-                                         from_position bigint DEFAULT 0)
+                                         from_position bigint DEFAULT 0,
+                                         schema_name name DEFAULT NULL,
+                                         tables text[] DEFAULT NULL)
     RETURNS void
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
@@ -43,16 +65,22 @@ BEGIN
         RAISE EXCEPTION 'projection handler % must take one argument of type cqrs.event', handler
             USING ERRCODE = '42P13';
     END IF;
-    INSERT INTO cqrs.projections AS p (name, handler, event_types, position)
+    IF tables IS NOT NULL AND schema_name IS NULL THEN
+        RAISE EXCEPTION 'a projection with tables needs schema_name' USING ERRCODE = '22023';
+    END IF;
+    INSERT INTO cqrs.projections AS p (name, handler, event_types, position,
+                                       schema_name, tables)
     VALUES (register_projection.name, register_projection.handler,
-            register_projection.event_types, coalesce(from_position, 0))
+            register_projection.event_types, coalesce(from_position, 0),
+            register_projection.schema_name, register_projection.tables)
     ON CONFLICT ON CONSTRAINT projections_pkey DO UPDATE
-       SET handler = excluded.handler, event_types = excluded.event_types;
+       SET handler = excluded.handler, event_types = excluded.event_types,
+           schema_name = excluded.schema_name, tables = excluded.tables;
 END
 $$;
 
-COMMENT ON FUNCTION cqrs.register_projection(text, regprocedure, text[], bigint) IS
-    'Register (or update) a projection: handler(cqrs.event) is called once per event of the listed types, in global order';
+COMMENT ON FUNCTION cqrs.register_projection(text, regprocedure, text[], bigint, name, text[]) IS
+    'Register (or update) a projection: handler(cqrs.event) is called once per event of the listed types, in global order (with search_path = schema_name when given)';
 
 -- Resume a projection that a poison event stopped (after fixing the
 -- handler or its data), or one stopped by hand.
@@ -76,6 +104,16 @@ CREATE FUNCTION cqrs.stop_projection(name text)
      WHERE p.name = $1
 $$;
 
+CREATE FUNCTION cqrs.run_projection(name text, max_events integer DEFAULT 1000,
+                                    up_to bigint DEFAULT NULL)
+    RETURNS bigint
+    AS 'MODULE_PATHNAME', 'cqrs_run_projection_sql'
+    LANGUAGE C VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION cqrs.run_projection(text, integer, bigint) IS
+    'Apply at most max_events pending events (at positions <= up_to) to one running projection; returns the number applied';
+
 CREATE FUNCTION cqrs.run_projections(max_events integer DEFAULT 1000)
     RETURNS bigint
     AS 'MODULE_PATHNAME', 'cqrs_run_projections_sql'
@@ -93,12 +131,20 @@ SELECT p.name,
            SELECT e.recorded_at FROM cqrs.events e
             WHERE e.global_position = p.position + 1)), 0)::double precision
            AS lag_seconds,
-       p.state,
+       CASE WHEN p.rebuild_of IS NOT NULL AND p.state = 'running'
+            THEN 'rebuilding' ELSE p.state END AS state,
        p.last_error,
        p.last_error_sqlstate,
        p.error_position,
        p.applied_events,
-       p.updated_at
+       p.updated_at,
+       p.rebuild_of,
+       CASE WHEN p.rebuild_of IS NOT NULL
+            THEN round(100.0 * p.position / greatest(s.last_position, 1), 1)
+       END AS rebuild_percent,
+       p.last_rebuilt_at,
+       p.schema_name,
+       p.tables
   FROM cqrs.projections p CROSS JOIN cqrs.sequencer_state s;
 
 COMMENT ON VIEW cqrs.projection_status IS
@@ -142,12 +188,14 @@ BEGIN
         END IF;
         IF target IS NOT NULL THEN
             IF NOT EXISTS (SELECT 1 FROM cqrs.projections p
-                            WHERE p.state <> 'stopped' AND p.position < target) THEN
+                            WHERE p.state <> 'stopped' AND p.rebuild_of IS NULL
+                              AND p.position < target) THEN
                 RETURN true;
             END IF;
             -- a failed projection will not catch up by waiting
             IF EXISTS (SELECT 1 FROM cqrs.projections p
-                        WHERE p.state = 'failed' AND p.position < target) THEN
+                        WHERE p.state = 'failed' AND p.rebuild_of IS NULL
+                          AND p.position < target) THEN
                 RETURN false;
             END IF;
         END IF;
@@ -162,6 +210,7 @@ $$;
 COMMENT ON FUNCTION cqrs.wait_for_projections(interval) IS
     'Wait until every projection has applied every event committed before the call; false on timeout or when a projection has failed';
 
-REVOKE ALL ON FUNCTION cqrs.register_projection(text, regprocedure, text[], bigint),
+REVOKE ALL ON FUNCTION cqrs.register_projection(text, regprocedure, text[], bigint, name, text[]),
+    cqrs.run_projection(text, integer, bigint),
     cqrs.resume_projection(text), cqrs.stop_projection(text),
     cqrs.run_projections(integer) FROM PUBLIC;

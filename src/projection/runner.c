@@ -30,6 +30,7 @@
 #include "funcapi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
@@ -41,6 +42,7 @@
 #include "util/spi_plan.h"
 
 PG_FUNCTION_INFO_V1(cqrs_run_projections_sql);
+PG_FUNCTION_INFO_V1(cqrs_run_projection_sql);
 PG_FUNCTION_INFO_V1(cqrs_worker_pid);
 
 #define EVENT_COLUMNS 9
@@ -52,6 +54,8 @@ typedef struct Projection
 	int			ntypes;
 	char	  **types;			/* NULL: every event type */
 	int64		position;
+	char	   *search_path;	/* NULL: the caller's */
+	bool		is_rebuild;		/* a shadow projection of a rebuild */
 } Projection;
 
 typedef struct BatchOutcome
@@ -65,6 +69,8 @@ typedef struct BatchOutcome
 } BatchOutcome;
 
 static SPIPlanPtr plan_list = NULL;
+static SPIPlanPtr plan_one = NULL;
+static SPIPlanPtr plan_finish = NULL;
 static SPIPlanPtr plan_events = NULL;
 static SPIPlanPtr plan_save = NULL;
 static SPIPlanPtr plan_fail = NULL;
@@ -112,9 +118,25 @@ apply_in_subtransaction(FmgrInfo *flinfo, const Projection *p,
 	MemoryContextSwitchTo(oldcxt);
 	PG_TRY();
 	{
+		int			guc_level = -1;
+
+		/*
+		 * The projection's own search_path (its read-model schema), so one
+		 * handler can write the live tables or a rebuild's shadow tables.
+		 * Aborting the subtransaction restores the setting too.
+		 */
+		if (p->search_path != NULL)
+		{
+			guc_level = NewGUCNestLevel();
+			(void) set_config_option("search_path", p->search_path,
+									 PGC_USERSET, PGC_S_SESSION,
+									 GUC_ACTION_SAVE, true, 0, false);
+		}
 		for (; current < to; current++)
 			if (wants_event(p, types[current]))
 				call_handler(flinfo, events[current]);
+		if (guc_level >= 0)
+			AtEOXact_GUC(true, guc_level);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcxt);
 		CurrentResourceOwner = oldowner;
@@ -173,19 +195,45 @@ apply_batch(const Projection *p, Datum *events, char **types,
 			outcome->handled++;
 }
 
+/*
+ * The running projections, locked (all of them, skipping those another
+ * session is running; or only the one named, waiting for its lock).
+ */
 static int
-load_projections(Projection **out)
+load_projections(const char *only, Projection **out)
 {
 	int			rc;
 	uint64		i;
 	Projection *list;
 
-	cqrs_spi_plan(&plan_list,
-				  "SELECT name, handler::oid, event_types, position"
-				  " FROM cqrs.projections WHERE state = 'running'"
-				  " ORDER BY name FOR UPDATE SKIP LOCKED",
-				  0, NULL);
-	rc = SPI_execute_plan(plan_list, NULL, NULL, false, 0);
+	if (only == NULL)
+	{
+		cqrs_spi_plan(&plan_list,
+					  "SELECT name, handler::oid, event_types, position,"
+					  " CASE WHEN schema_name IS NOT NULL THEN"
+					  " pg_catalog.quote_ident(schema_name) || ', pg_temp' END,"
+					  " rebuild_of IS NOT NULL"
+					  " FROM cqrs.projections WHERE state = 'running'"
+					  " ORDER BY rebuild_of IS NOT NULL, name FOR UPDATE SKIP LOCKED",
+					  0, NULL);
+		rc = SPI_execute_plan(plan_list, NULL, NULL, false, 0);
+	}
+	else
+	{
+		Oid			argtypes[1] = {TEXTOID};
+		Datum		args[1];
+
+		cqrs_spi_plan(&plan_one,
+					  "SELECT name, handler::oid, event_types, position,"
+					  " CASE WHEN schema_name IS NOT NULL THEN"
+					  " pg_catalog.quote_ident(schema_name) || ', pg_temp' END,"
+					  " rebuild_of IS NOT NULL"
+					  " FROM cqrs.projections WHERE state = 'running'"
+					  " AND name = $1 FOR UPDATE",
+					  1, argtypes);
+		args[0] = CStringGetTextDatum(only);
+		rc = SPI_execute_plan(plan_one, args, NULL, false, 0);
+	}
 	cqrs_spi_check(rc, SPI_OK_SELECT, "listing projections");
 
 	list = palloc0(sizeof(Projection) * (SPI_processed + 1));
@@ -215,6 +263,8 @@ load_projections(Projection **out)
 			list[i].ntypes = n;
 		}
 		list[i].position = DatumGetInt64(SPI_getbinval(t, d, 4, &isnull));
+		list[i].search_path = SPI_getvalue(t, d, 5);
+		list[i].is_rebuild = DatumGetBool(SPI_getbinval(t, d, 6, &isnull));
 	}
 	*out = list;
 	return (int) SPI_processed;
@@ -263,12 +313,15 @@ save_progress(const Projection *p, int64 position, const BatchOutcome *o)
 }
 
 /*
- * Apply at most max_events pending events to each running projection;
- * returns how many events were applied in all.  Caller need not be
- * connected to SPI.
+ * Apply at most max_events pending events (at positions <= up_to) to each
+ * running projection, or only to the one named; returns how many events
+ * were applied in all.  With finish_rebuilds, a rebuild's shadow projection
+ * that has caught up is swapped in (cqrs.finish_rebuild).  Caller need not
+ * be connected to SPI.
  */
-int64
-cqrs_run_projections(int max_events)
+static int64
+run_projections(const char *only, int max_events, int64 up_to,
+				bool finish_rebuilds)
 {
 	Projection *list;
 	int			nprojections;
@@ -277,11 +330,13 @@ cqrs_run_projections(int max_events)
 	Oid			event_type_oid;
 	TupleDesc	event_desc;
 	MemoryContext batch_cxt;
+	char	  **caught_up;
+	int			ncaught_up = 0;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
-	nprojections = load_projections(&list);
+	nprojections = load_projections(only, &list);
 	if (nprojections == 0)
 	{
 		SPI_finish();
@@ -294,12 +349,13 @@ cqrs_run_projections(int max_events)
 	event_desc = lookup_rowtype_tupdesc_copy(event_type_oid, -1);
 	batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "cqrs projection batch",
 									  ALLOCSET_DEFAULT_SIZES);
+	caught_up = palloc0(sizeof(char *) * (nprojections + 1));
 
 	for (i = 0; i < nprojections; i++)
 	{
 		Projection *p = &list[i];
-		Oid			argtypes[2] = {INT8OID, INT4OID};
-		Datum		args[2];
+		Oid			argtypes[3] = {INT8OID, INT4OID, INT8OID};
+		Datum		args[3];
 		int			rc;
 		int			count;
 		uint64		j;
@@ -313,13 +369,17 @@ cqrs_run_projections(int max_events)
 					  "SELECT global_position, stream_id, stream_type, version,"
 					  " event_type, data, metadata, event_id, recorded_at"
 					  " FROM cqrs.events WHERE global_position > $1"
+					  " AND global_position <= $3"
 					  " ORDER BY global_position LIMIT $2",
-					  2, argtypes);
+					  3, argtypes);
 		args[0] = Int64GetDatum(p->position);
 		args[1] = Int32GetDatum(max_events);
+		args[2] = Int64GetDatum(up_to);
 		rc = SPI_execute_plan(plan_events, args, NULL, false, max_events);
 		cqrs_spi_check(rc, SPI_OK_SELECT, "reading events for a projection");
 		count = (int) SPI_processed;
+		if (p->is_rebuild && count < max_events)
+			caught_up[ncaught_up++] = p->name;
 		if (count == 0)
 			continue;
 
@@ -346,12 +406,52 @@ cqrs_run_projections(int max_events)
 		apply_batch(p, events, types, positions, count, &outcome);
 		save_progress(p, outcome.applied > 0 ? positions[outcome.applied - 1] : p->position,
 					  &outcome);
-		total += outcome.applied;
+
+		/*
+		 * Count the events the handler applied.  A full batch of events the
+		 * projection does not want still counts as work (more may follow),
+		 * so cqrs.drain() goes on until every checkpoint is at the end.
+		 */
+		total += outcome.handled;
+		if (outcome.handled == 0 && !outcome.failed && count == max_events)
+			total++;
+		if (outcome.failed && p->is_rebuild && ncaught_up > 0 &&
+			caught_up[ncaught_up - 1] == p->name)
+			ncaught_up--;
+	}
+
+	/* Swap in the rebuilds that have caught up (one short step each). */
+	for (i = 0; finish_rebuilds && i < ncaught_up; i++)
+	{
+		Oid			argtypes[1] = {TEXTOID};
+		Datum		args[1];
+		int			rc;
+
+		cqrs_spi_plan(&plan_finish,
+					  "SELECT cqrs.finish_rebuild($1, false)", 1, argtypes);
+		args[0] = CStringGetTextDatum(caught_up[i]);
+		rc = SPI_execute_plan(plan_finish, args, NULL, false, 0);
+		cqrs_spi_check(rc, SPI_OK_SELECT, "finishing a projection rebuild");
+		if (SPI_processed == 1)
+		{
+			bool		isnull;
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[0],
+										  SPI_tuptable->tupdesc, 1, &isnull);
+
+			if (!isnull && DatumGetBool(d))
+				total++;
+		}
 	}
 
 	MemoryContextDelete(batch_cxt);
 	SPI_finish();
 	return total;
+}
+
+int64
+cqrs_run_projections(int max_events)
+{
+	return run_projections(NULL, max_events, PG_INT64_MAX, true);
 }
 
 Datum
@@ -364,6 +464,31 @@ cqrs_run_projections_sql(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_events must be positive")));
 	PG_RETURN_INT64(cqrs_run_projections(max_events));
+}
+
+/*
+ * cqrs.run_projection(name, max_events, up_to): run one projection (used
+ * by rebuild_projection and verify_projection on their shadow copies).
+ */
+Datum
+cqrs_run_projection_sql(PG_FUNCTION_ARGS)
+{
+	char	   *name;
+	int32		max_events;
+	int64		up_to;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NOT_NULL_VIOLATION),
+				 errmsg("name and max_events must not be null")));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	max_events = PG_GETARG_INT32(1);
+	up_to = PG_ARGISNULL(2) ? PG_INT64_MAX : PG_GETARG_INT64(2);
+	if (max_events <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_events must be positive")));
+	PG_RETURN_INT64(run_projections(name, max_events, up_to, false));
 }
 
 Datum
