@@ -9,6 +9,11 @@ CREATE DATABASE cqrs_rm_conference;
 \c cqrs_rm_conference
 CREATE EXTENSION cqrs_conf;
 RESET client_min_messages;
+-- only the read models run: the process manager and other reactors, which
+-- would answer these events with commands, stay out
+UPDATE cqrs.projections SET state = 'stopped'
+ WHERE name NOT IN ('conference_view', 'seat_type_view', 'draft_orders', 'priced_orders',
+                    'seat_assignments_view', 'management_orders');
 
 \set conf '''c0000000-0000-4000-8000-000000000001'''
 \set conf2 '''c0000000-0000-4000-8000-000000000002'''
