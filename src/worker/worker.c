@@ -145,8 +145,6 @@ cqrs_worker_main(Datum main_arg)
 
 	for (;;)
 	{
-		long		timeout = cqrs_worker_naptime_ms;
-
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
 		{
@@ -167,9 +165,16 @@ cqrs_worker_main(Datum main_arg)
 			} while (done > 0);
 		}
 
+		/* Read the naptime now: a reload above may just have changed it. */
 		(void) WaitLatch(MyLatch,
 						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 timeout, PG_WAIT_EXTENSION);
+						 cqrs_worker_naptime_ms, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
+
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
 	}
 }
