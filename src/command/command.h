@@ -111,5 +111,7 @@ extern const char *cqrs_command_status_name(CqrsCommandStatus status);
 extern void cqrs_payments_register(void);
 /* src/command/dispatch.c */
 extern void cqrs_domain_commands_register(void);
+/* src/process/registration_process.c: ExpireRegistrationProcess */
+extern void cqrs_process_commands_register(void);
 
 #endif							/* CQRS_COMMAND_H */

@@ -65,6 +65,7 @@ cqrs_command_handler(const char *command_type)
 		registered = true;
 		cqrs_domain_commands_register();
 		cqrs_payments_register();
+		cqrs_process_commands_register();
 	}
 	for (i = 0; i < handler_count; i++)
 		if (strcmp(handlers[i]->command_type, command_type) == 0)

@@ -208,6 +208,50 @@ execute_confirm(CqrsCommandCall *call, void *command)
 }
 
 static void *
+parse_order_payment(CqrsPayload *p)
+{
+	OrderPaymentCommand *c = palloc0(sizeof(OrderPaymentCommand));
+
+	pl_uuid(p, p->root, "", "orderId", &c->order_id);
+	pl_uuid(p, p->root, "", "paymentId", &c->payment_id);
+	if (strcmp(p->command_type, "MarkOrderNeedsAttention") == 0)
+		c->reason = pl_string(p, p->root, "", "reason", true);
+	return c;
+}
+
+static void
+decide_confirm_paid(CqrsCommandCall *call, void *command, const void *state,
+					DomainDecision *d)
+{
+	order_decide_confirm_paid(state, command, d);
+}
+
+static void
+execute_confirm_paid(CqrsCommandCall *call, void *command)
+{
+	OrderPaymentCommand *c = command;
+
+	cqrs_command_on_stream(call, c, &c->order_id, ORDER_STREAM_TYPE,
+						   CQRS_LOAD_GET, decide_confirm_paid);
+}
+
+static void
+decide_needs_attention(CqrsCommandCall *call, void *command, const void *state,
+					   DomainDecision *d)
+{
+	order_decide_needs_attention(state, command, d);
+}
+
+static void
+execute_needs_attention(CqrsCommandCall *call, void *command)
+{
+	OrderPaymentCommand *c = command;
+
+	cqrs_command_on_stream(call, c, &c->order_id, ORDER_STREAM_TYPE,
+						   CQRS_LOAD_GET, decide_needs_attention);
+}
+
+static void *
 parse_assign_registrant(CqrsPayload *p)
 {
 	AssignRegistrantDetails *c = palloc0(sizeof(AssignRegistrantDetails));
@@ -481,6 +525,8 @@ static const CqrsCommandHandler domain_commands[] = {
 	{"AssignRegistrantDetails", parse_assign_registrant, execute_assign_registrant},
 	{"ConfirmOrder", parse_order_id, execute_confirm},
 	{"CreateSeatAssignments", parse_order_id, execute_create_assignments},
+	{"ConfirmPaidOrder", parse_order_payment, execute_confirm_paid},
+	{"MarkOrderNeedsAttention", parse_order_payment, execute_needs_attention},
 	{"AssignSeat", parse_assign_seat, execute_assign_seat},
 	{"UnassignSeat", parse_unassign_seat, execute_unassign_seat},
 	{"AddSeats", parse_seats_change, execute_add_seats},

@@ -402,6 +402,50 @@ order_decide_confirm(const OrderState *state, DomainDecision *d)
 	domain_emit(d, "OrderConfirmed", domain_empty_object());
 }
 
+/*
+ * ConfirmPaidOrder (internal, sent by the registration process manager
+ * only): a payment completed after the order expired and the process
+ * manager got the same seats again, so the order is confirmed after all
+ * (design.md section 6).  Unlike ConfirmOrder it accepts an expired order;
+ * the event says so.  Confirming a confirmed order changes nothing.
+ */
+void
+order_decide_confirm_paid(const OrderState *state,
+						  const OrderPaymentCommand *cmd, DomainDecision *d)
+{
+	JsonbParseState *st = NULL;
+
+	if (state->is_confirmed)
+		return;
+	jb_begin_object(&st);
+	jb_key(&st, "paymentId");
+	jb_value_uuid(&st, &cmd->payment_id);
+	jb_key(&st, "afterExpiry");
+	jb_value_bool(&st, state->is_expired);
+	domain_emit(d, "OrderConfirmed", jb_end_object(&st));
+}
+
+/*
+ * MarkOrderNeedsAttention (internal): a payment completed after expiry and
+ * the seats could not be had again; the business customer must act
+ * (refund, or find seats).  A confirmed order needs nothing.
+ */
+void
+order_decide_needs_attention(const OrderState *state,
+							 const OrderPaymentCommand *cmd, DomainDecision *d)
+{
+	JsonbParseState *st = NULL;
+
+	if (state->is_confirmed)
+		return;
+	jb_begin_object(&st);
+	jb_key(&st, "paymentId");
+	jb_value_uuid(&st, &cmd->payment_id);
+	jb_key(&st, "reason");
+	jb_value_string(&st, cmd->reason);
+	domain_emit(d, "OrderNeedsAttention", jb_end_object(&st));
+}
+
 /* AssignRegistrantDetails: no guard, as in the reference. */
 void
 order_decide_assign_registrant(const OrderState *state,

@@ -15,7 +15,12 @@
 #include "domain/pricing.h"
 
 #define ORDER_STREAM_TYPE "Order"
-#define ORDER_RESERVATION_WINDOW_USECS (15 * 60 * USECS_PER_SEC)
+/*
+ * The reservation window: the reference's 15-minute constant, as the GUC
+ * cqrs_conf.reservation_window (milliseconds; src/process/settings.c).
+ */
+extern int	cqrs_reservation_window_ms;
+#define ORDER_RESERVATION_WINDOW_USECS ((int64) cqrs_reservation_window_ms * 1000)
 #define ORDER_ACCESS_CODE_LEN 6
 
 typedef enum OrderStatus
@@ -63,6 +68,17 @@ typedef struct AssignRegistrantDetails
 	PersonalInfo person;
 } AssignRegistrantDetails;
 
+/*
+ * ConfirmPaidOrder and MarkOrderNeedsAttention: internal commands of the
+ * registration process manager for a payment that completed after expiry.
+ */
+typedef struct OrderPaymentCommand
+{
+	pg_uuid_t	order_id;
+	pg_uuid_t	payment_id;
+	char	   *reason;			/* MarkOrderNeedsAttention only */
+} OrderPaymentCommand;
+
 /* RejectOrder, ConfirmOrder, CreateSeatAssignments */
 typedef struct OrderIdCommand
 {
@@ -84,6 +100,12 @@ extern void order_decide_mark_reserved(const OrderState *state,
 									   DomainDecision *d);
 extern void order_decide_reject(const OrderState *state, DomainDecision *d);
 extern void order_decide_confirm(const OrderState *state, DomainDecision *d);
+extern void order_decide_confirm_paid(const OrderState *state,
+									  const OrderPaymentCommand *cmd,
+									  DomainDecision *d);
+extern void order_decide_needs_attention(const OrderState *state,
+										 const OrderPaymentCommand *cmd,
+										 DomainDecision *d);
 extern void order_decide_assign_registrant(const OrderState *state,
 										   const AssignRegistrantDetails *cmd,
 										   DomainDecision *d);

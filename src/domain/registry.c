@@ -11,6 +11,7 @@
 
 #include "cqrs_conf.h"
 #include "domain/domain.h"
+#include "process/process.h"
 #include "store/aggregate.h"
 
 void
@@ -26,4 +27,7 @@ cqrs_domain_register(void)
 	seats_availability_register();
 	seat_assignments_register();
 	payment_register();
+
+	/* the process manager's timings (src/process/settings.c) */
+	cqrs_process_define_settings();
 }
