@@ -25,6 +25,7 @@ $$;
 CREATE FUNCTION cqrs.create_shadow_projection(projection text, purpose text)
     RETURNS text
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET client_min_messages = warning
     SET search_path = pg_catalog, pg_temp
     AS $$
 DECLARE
@@ -72,6 +73,7 @@ $$;
 CREATE FUNCTION cqrs.swap_shadow_tables(live_schema name, shadow name, tables text[])
     RETURNS void
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET client_min_messages = warning
     SET search_path = pg_catalog, pg_temp
     AS $$
 DECLARE
@@ -258,6 +260,7 @@ CREATE FUNCTION cqrs.rebuild_projection(name text, wait boolean DEFAULT true)
     AS $$
 DECLARE
     shadow_name text;
+    sh cqrs.projections;
     n bigint;
     total bigint := 0;
 BEGIN
@@ -273,6 +276,13 @@ BEGIN
         total := total + n;
         EXIT WHEN n = 0;
     END LOOP;
+    SELECT * INTO sh FROM cqrs.projections p WHERE p.name = shadow_name;
+    IF sh.state <> 'running' THEN
+        RAISE EXCEPTION 'rebuild of projection "%" stopped at the event at position %: %',
+                        name, sh.error_position, sh.last_error
+            USING ERRCODE = coalesce(sh.last_error_sqlstate, 'XX000'),
+                  DETAIL = 'Nothing was changed: the live read model and its checkpoint are as they were.';
+    END IF;
     IF NOT cqrs.finish_rebuild(shadow_name, true) THEN
         RAISE EXCEPTION 'rebuild of projection "%" could not finish', name USING ERRCODE = 'XX000';
     END IF;
@@ -287,6 +297,7 @@ COMMENT ON FUNCTION cqrs.rebuild_projection(text, boolean) IS
 CREATE FUNCTION cqrs.cancel_rebuild(name text)
     RETURNS boolean
     LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
+    SET client_min_messages = warning
     SET search_path = pg_catalog, pg_temp
     AS $$
 DECLARE
@@ -312,6 +323,7 @@ $$;
 CREATE FUNCTION cqrs.verify_projection(name text)
     RETURNS TABLE (table_name text, difference text, row_data jsonb)
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET client_min_messages = warning
     SET search_path = pg_catalog, pg_temp
     AS $$
 DECLARE
