@@ -21,6 +21,7 @@ PG_MODULE_MAGIC;
 
 char	   *cqrs_worker_database = NULL;
 int			cqrs_worker_naptime_ms = 1000;
+int			cqrs_worker_batch_delay_ms = 2;
 int			cqrs_snapshot_every = 50;
 int			cqrs_sequencer_batch_size = 10000;
 
@@ -88,6 +89,14 @@ _PG_init(void)
 							"Committing transactions that appended events wake it at once; this is the fallback.",
 							&cqrs_worker_naptime_ms,
 							1000, 10, 3600 * 1000,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("cqrs_conf.worker_batch_delay",
+							"How long the background worker lets commits gather after one wakes it.",
+							"One batch then serves many appending transactions with one WAL flush; it adds at most this much latency.",
+							&cqrs_worker_batch_delay_ms,
+							2, 0, 1000,
 							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 

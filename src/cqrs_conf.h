@@ -18,6 +18,7 @@
 /* Settings (see src/cqrs_conf.c and docs/configuration.md). */
 extern char *cqrs_worker_database;
 extern int	cqrs_worker_naptime_ms;
+extern int	cqrs_worker_batch_delay_ms;
 extern int	cqrs_snapshot_every;
 extern int	cqrs_sequencer_batch_size;
 

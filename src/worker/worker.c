@@ -145,6 +145,8 @@ cqrs_worker_main(Datum main_arg)
 
 	for (;;)
 	{
+		int			rc;
+
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
 		{
@@ -166,10 +168,18 @@ cqrs_worker_main(Datum main_arg)
 		}
 
 		/* Read the naptime now: a reload above may just have changed it. */
-		(void) WaitLatch(MyLatch,
-						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 cqrs_worker_naptime_ms, PG_WAIT_EXTENSION);
+		rc = WaitLatch(MyLatch,
+					   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					   cqrs_worker_naptime_ms, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
+
+		/*
+		 * Woken by a commit: let the commits right behind it arrive, so one
+		 * batch (and one WAL flush) serves many appending transactions.
+		 */
+		if ((rc & WL_LATCH_SET) && cqrs_worker_batch_delay_ms > 0)
+			(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 cqrs_worker_batch_delay_ms, PG_WAIT_EXTENSION);
 
 		if (ConfigReloadPending)
 		{
