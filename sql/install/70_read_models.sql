@@ -229,14 +229,14 @@ COMMENT ON TABLE conference.draft_order_items IS
 
 -- The order's seat list as rows, one per seat type (the last entry wins when
 -- a seat type is listed twice, as in SeatsAvailability.MakeReservation).
+-- (no SET clause, so the planner can inline it; it uses pg_catalog only)
 CREATE FUNCTION conference.rm_seat_list(seats jsonb)
     RETURNS TABLE (seat_type uuid, quantity integer)
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    SET search_path = pg_catalog, pg_temp
     AS $$
     SELECT DISTINCT ON ((x->>'seatType')::uuid)
            (x->>'seatType')::uuid, (x->>'quantity')::integer
-      FROM jsonb_array_elements(coalesce(seats, '[]')) WITH ORDINALITY AS t(x, n)
+      FROM pg_catalog.jsonb_array_elements(coalesce(seats, '[]')) WITH ORDINALITY AS t(x, n)
      ORDER BY (x->>'seatType')::uuid, n DESC
 $$;
 
