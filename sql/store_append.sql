@@ -1,27 +1,8 @@
 -- Event store core: cqrs.append semantics (design.md section 3).
 -- Runs in a database of its own so that stream versions and global
 -- positions do not depend on what other test files appended.
-\set orig_db :DBNAME
-SET client_min_messages = warning;
-DROP DATABASE IF EXISTS cqrs_store_append;
-CREATE DATABASE cqrs_store_append;
-\c cqrs_store_append
-SET client_min_messages = warning;
-CREATE EXTENSION cqrs_conf;
-RESET client_min_messages;
-
--- Runs a statement; returns 'ok' or its SQLSTATE and message.
-CREATE FUNCTION try(stmt text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-    st text;
-    msg text;
-BEGIN
-    EXECUTE stmt;
-    RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
-    RETURN st || ': ' || msg;
-END $$;
+\set test_db cqrs_store_append
+\i sql/include/fresh_database.sql
 
 CREATE FUNCTION n_events() RETURNS bigint LANGUAGE sql
     AS $$ SELECT count(*) FROM cqrs.events $$;
@@ -196,6 +177,4 @@ SELECT try($$SELECT cqrs.append('dddddddd-0000-4000-8000-0000000000ee', '', NULL
     '[{"type": "X", "data": {}}]')$$);
 SELECT n_events();
 
-\c :orig_db
-SET client_min_messages = warning;
-DROP DATABASE cqrs_store_append;
+\i sql/include/drop_database.sql

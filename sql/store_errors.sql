@@ -1,27 +1,7 @@
 -- Event store core: bad input to cqrs.append gets a fitting SQLSTATE and
 -- writes nothing; cqrs.events is append-only for everyone.
-\set orig_db :DBNAME
-SET client_min_messages = warning;
-DROP DATABASE IF EXISTS cqrs_store_errors;
-DROP ROLE IF EXISTS regress_cqrs_store_writer;
-CREATE DATABASE cqrs_store_errors;
-\c cqrs_store_errors
-SET client_min_messages = warning;
-CREATE EXTENSION cqrs_conf;
-RESET client_min_messages;
-
--- Runs a statement; returns 'ok' or its SQLSTATE and message.
-CREATE FUNCTION try(stmt text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-    st text;
-    msg text;
-BEGIN
-    EXECUTE stmt;
-    RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
-    RETURN st || ': ' || msg;
-END $$;
+\set test_db cqrs_store_errors
+\i sql/include/fresh_database.sql
 
 -- Appends events to a fresh stream; returns 'ok' or SQLSTATE and message.
 CREATE FUNCTION try_append(events jsonb, expected bigint DEFAULT NULL) RETURNS text
@@ -140,7 +120,6 @@ SELECT count(*) AS events,
 SELECT cqrs.drain() > 0 AS drained;
 SELECT global_position, version FROM cqrs.events ORDER BY global_position;
 
-\c :orig_db
+\i sql/include/drop_database.sql
 SET client_min_messages = warning;
-DROP DATABASE cqrs_store_errors;
 DROP ROLE regress_cqrs_store_writer;

@@ -1,26 +1,8 @@
 -- Event store core: the sequencer gives committed events dense global
 -- positions in commit order; rolled-back events never get one.
 -- (Concurrent interleavings are in test/isolation/specs/global_order.spec.)
-\set orig_db :DBNAME
-SET client_min_messages = warning;
-DROP DATABASE IF EXISTS cqrs_store_sequencer;
-CREATE DATABASE cqrs_store_sequencer;
-\c cqrs_store_sequencer
-SET client_min_messages = warning;
-CREATE EXTENSION cqrs_conf;
-RESET client_min_messages;
-
-CREATE FUNCTION try(stmt text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-    st text;
-    msg text;
-BEGIN
-    EXECUTE stmt;
-    RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
-    RETURN st || ': ' || msg;
-END $$;
+\set test_db cqrs_store_sequencer
+\i sql/include/fresh_database.sql
 
 -- A readable name for the test streams.
 CREATE FUNCTION s(name text) RETURNS uuid LANGUAGE sql IMMUTABLE
@@ -164,6 +146,4 @@ SELECT count(*) FILTER (WHERE global_position IS NULL) AS unsequenced,
 SELECT * FROM density;
 SELECT count(*) AS rolled_back_labels_in_log FROM log WHERE label LIKE '%gone%' OR label LIKE 'prepared-rolled%';
 
-\c :orig_db
-SET client_min_messages = warning;
-DROP DATABASE cqrs_store_sequencer;
+\i sql/include/drop_database.sql
