@@ -100,6 +100,9 @@ SELECT tgname, tgenabled FROM pg_trigger
  WHERE tgrelid = 'cqrs.events'::regclass AND NOT tgisinternal ORDER BY tgname;
 
 \echo == also for a role that holds the privileges
+SET client_min_messages = warning;
+DROP ROLE IF EXISTS regress_cqrs_store_writer;
+RESET client_min_messages;
 CREATE ROLE regress_cqrs_store_writer;
 GRANT USAGE ON SCHEMA cqrs TO regress_cqrs_store_writer;
 GRANT SELECT, UPDATE, DELETE, TRUNCATE ON cqrs.events TO regress_cqrs_store_writer;
