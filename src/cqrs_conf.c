@@ -22,7 +22,7 @@ PG_MODULE_MAGIC;
 char	   *cqrs_worker_database = NULL;
 int			cqrs_worker_naptime_ms = 1000;
 int			cqrs_worker_batch_delay_ms = 2;
-int			cqrs_snapshot_every = 50;
+int			cqrs_snapshot_every = 32;
 int			cqrs_sequencer_batch_size = 10000;
 
 CqrsSharedState *cqrs_shared = NULL;
@@ -72,7 +72,7 @@ _PG_init(void)
 							"Take an aggregate snapshot every this many events of a stream.",
 							"0 turns automatic snapshots off.",
 							&cqrs_snapshot_every,
-							50, 0, 1000000,
+							32, 0, 1000000,
 							PGC_SUSET, 0,
 							NULL, NULL, NULL);
 
