@@ -4,18 +4,28 @@
 --   ...0010: 10 events, one append, no snapshot (load, short stream)
 --   ...1000: 100,000 events in 100 appends of 1,000; snapshot at the last
 --            event, tail 0 (load, long stream, best case)
---   ...1049: the same plus 49 one-event appends: tail 49 = snapshot_every - 1
---            with the default 50 (load, long stream, worst case)
+--   ...1049: the same, then one-event appends up to a snapshot boundary,
+--            then snapshot_every - 1 more: the longest tail a load can meet
+--            (load, long stream, worst case)
 SELECT cqrs.append('00000000-0000-4000-8000-000000000001', 'Bench', -1, bench.events(1000));
 SELECT cqrs.append('00000000-0000-4000-8000-000000000010', 'Bench', -1, bench.events(10));
 DO $$
+DECLARE
+    n integer := current_setting('cqrs_conf.snapshot_every')::integer;
+    v bigint;
 BEGIN
     FOR r IN 1..100 LOOP
         PERFORM cqrs.append('00000000-0000-4000-8000-000000001000', 'Bench', NULL, bench.events(1000));
         PERFORM cqrs.append('00000000-0000-4000-8000-000000001049', 'Bench', NULL, bench.events(1000));
     END LOOP;
-    FOR r IN 1..49 LOOP
-        PERFORM cqrs.append('00000000-0000-4000-8000-000000001049', 'Bench', NULL, jsonb_build_array(bench.event(r)));
-    END LOOP;
+    v := cqrs.stream_version('00000000-0000-4000-8000-000000001049');
+    IF n > 0 THEN
+        WHILE (v + 1) % n <> 0 LOOP
+            v := cqrs.append('00000000-0000-4000-8000-000000001049', 'Bench', v, jsonb_build_array(bench.event(0)));
+        END LOOP;
+        FOR r IN 1..n - 1 LOOP
+            v := cqrs.append('00000000-0000-4000-8000-000000001049', 'Bench', v, jsonb_build_array(bench.event(r)));
+        END LOOP;
+    END IF;
 END
 $$;

@@ -1,0 +1,181 @@
+#!/bin/bash
+# Where does a single-event cqrs.append spend its time?  Companion of
+# run.sh (see docs/performance.md, "Profile").  One client, pinned like
+# run.sh's 1-client runs (pgbench and backend on CPU 0, background
+# processes on CPU 1), synchronous_commit off and on, alternating rounds:
+#
+#   plain            INSERT of the same row (the physical limit)
+#   ours             cqrs.append, as in production
+#   ours, no snap    cqrs.append with cqrs_conf.snapshot_every = 0
+#   ours, no worker  cqrs.append while the sequencer is held off (a session
+#                    holds the cqrs.sequencer_state row lock, so the worker
+#                    waits and does nothing; drained afterwards)
+#   ours, async worker  the worker's own commits with synchronous_commit off
+#
+# For each: median tps, the ratio to plain, CPU microseconds per transaction
+# of the client's backend and of the cqrs_conf worker (from /proc, sampled
+# inside the run).  Then one pass with pg_stat_statements.track = all for
+# the mean time of each statement cqrs.append runs through SPI.
+#
+#   test/bench/breakdown.sh [--duration S] [--rounds N] [--keep]
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+bin=/usr/lib/postgresql/15/bin
+duration=6
+rounds=3
+keep=0
+while [ $# -gt 0 ]; do
+    case $1 in
+    --duration) duration=$2; shift ;;
+    --rounds) rounds=$2; shift ;;
+    --keep) keep=1 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+[ "$duration" -ge 4 ] || { echo "--duration must be at least 4" >&2; exit 2; }
+
+if [ "$(id -u)" -eq 0 ]; then as_pg() { runuser -u postgres -- "$@"; }; else as_pg() { "$@"; }; fi
+
+work=$(mktemp -d /tmp/cqrs-breakdown.XXXXXX)
+chmod 755 "$work"
+[ "$(id -u)" -eq 0 ] && chown postgres:postgres "$work"
+data=$work/data
+port=$((50000 + RANDOM % 10000))
+db=bench
+holder=
+release_holder() {
+    psql -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(3600)%' AND pid <> pg_backend_pid()" >/dev/null || true
+    wait "$holder" 2>/dev/null || true
+    holder=
+}
+cleanup() {
+    [ -n "$holder" ] && release_holder
+    as_pg "$bin/pg_ctl" -D "$data" -m immediate -w stop >/dev/null 2>&1 || true
+    if [ "$keep" -eq 1 ]; then echo "cluster left in $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+as_pg "$bin/initdb" -D "$data" -A trust -U postgres >/dev/null
+cat >>"$data/postgresql.conf" <<CONF
+port = $port
+listen_addresses = ''
+unix_socket_directories = '$work'
+shared_preload_libraries = 'cqrs_conf,pg_stat_statements'
+pg_stat_statements.track = none
+pg_stat_statements.max = 1000
+cqrs_conf.database = '$db'
+shared_buffers = 512MB
+max_wal_size = 8GB
+checkpoint_timeout = 30min
+CONF
+if ! as_pg "$bin/pg_ctl" -D "$data" -l "$work/server.log" -w start >/dev/null; then
+    tail -20 "$work/server.log" >&2; exit 1
+fi
+psql() { as_pg "$bin/psql" -h "$work" -p "$port" -U postgres -d "$db" -qAtX -v ON_ERROR_STOP=1 "$@"; }
+as_pg "$bin/createdb" -h "$work" -p "$port" -U postgres "$db"
+psql -f "$here/setup.sql" >/dev/null
+psql -c "CREATE EXTENSION pg_stat_statements"
+
+worker_pid() { psql -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'cqrs_conf worker' LIMIT 1"; }
+for _ in $(seq 1 50); do [ -n "$(worker_pid)" ] && break; sleep 0.2; done
+
+postmaster=$(head -1 "$data/postmaster.pid")
+pin() {
+    local p
+    taskset -p -c 0 "$postmaster" >/dev/null
+    for p in $(pgrep -P "$postmaster"); do taskset -p -c 1 "$p" >/dev/null 2>&1 || true; done
+}
+ticks() { [ -n "$1" ] && [ -r "/proc/$1/stat" ] && awk '{print $14 + $15}' "/proc/$1/stat" || echo 0; }
+hz=$(getconf CLK_TCK)
+
+run_no=0
+# one SYNC VARIANT: one timed run; sets tps, be_us, wk_us
+one() {
+    local sync=$1 variant=$2 script=$here/append1_ours.sql opts="-c synchronous_commit=$1"
+    local out pb be wk b1 b2 w1 w2 t1 t2
+    run_no=$((run_no + 1))
+    case $variant in
+    plain) script=$here/append1_plain.sql ;;
+    nosnap) opts="$opts -c cqrs_conf.snapshot_every=0" ;;
+    noworker)
+        as_pg "$bin/psql" -h "$work" -p "$port" -U postgres -d "$db" -qAtX \
+            -c "BEGIN" -c "SELECT 1 FROM cqrs.sequencer_state FOR UPDATE" -c "SELECT pg_sleep(3600)" >/dev/null 2>&1 &
+        holder=$!
+        sleep 0.5 ;;
+    esac
+    pin
+    PGOPTIONS="$opts" as_pg taskset -c 0 "$bin/pgbench" -h "$work" -p "$port" -U postgres -n -M prepared \
+        -T "$duration" -c 1 -j 1 -D run="$run_no" -D v=-1 -f "$script" "$db" >"$work/pgbench.out" 2>&1 &
+    pb=$!
+    sleep 1
+    be=$(psql -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'pgbench' LIMIT 1")
+    wk=$(worker_pid)
+    b1=$(ticks "$be"); w1=$(ticks "$wk"); t1=$(date +%s.%N)
+    sleep $((duration - 2))
+    b2=$(ticks "$be"); w2=$(ticks "$wk"); t2=$(date +%s.%N)
+    wait "$pb" || { cat "$work/pgbench.out" >&2; exit 1; }
+    if [ "$variant" = noworker ]; then
+        release_holder
+    fi
+    tps=$(sed -n 's/^tps = \([0-9.]*\) (without.*/\1/p' "$work/pgbench.out")
+    be_us=$(awk -v a="$b1" -v b="$b2" -v t1="$t1" -v t2="$t2" -v hz="$hz" -v tps="$tps" 'BEGIN {printf "%.0f", (b - a) / hz / (t2 - t1) / tps * 1e6}')
+    wk_us=$(awk -v a="$w1" -v b="$w2" -v t1="$t1" -v t2="$t2" -v hz="$hz" -v tps="$tps" 'BEGIN {printf "%.0f", (b - a) / hz / (t2 - t1) / tps * 1e6}')
+    psql -c "SELECT cqrs.drain()" >/dev/null
+    psql -c "CHECKPOINT"
+}
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+
+variants="plain ours nosnap noworker asyncworker"
+declare -A T B W
+for sync in off on; do
+    for r in $(seq 1 "$rounds"); do
+        for v in $variants; do
+            if [ "$v" = asyncworker ]; then
+                psql -c "ALTER ROLE postgres IN DATABASE $db SET synchronous_commit = off" \
+                     -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'cqrs_conf worker'" >/dev/null
+                for _ in $(seq 1 100); do [ -n "$(worker_pid)" ] && break; sleep 0.2; done
+                [ -n "$(worker_pid)" ] || { echo "the worker did not come back" >&2; exit 1; }
+                one "$sync" ours
+                psql -c "ALTER ROLE postgres IN DATABASE $db RESET synchronous_commit" \
+                     -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'cqrs_conf worker'" >/dev/null
+                for _ in $(seq 1 100); do [ -n "$(worker_pid)" ] && break; sleep 0.2; done
+            else
+                one "$sync" "$v"
+            fi
+            T[$sync.$v]="${T[$sync.$v]:-} $tps"; B[$sync.$v]="${B[$sync.$v]:-} $be_us"; W[$sync.$v]="${W[$sync.$v]:-} $wk_us"
+            printf '  sync %-3s round %d %-12s tps %9.1f  backend %5s us/tx  worker %5s us/tx\n' "$sync" "$r" "$v" "$tps" "$be_us" "$wk_us" >&2
+        done
+    done
+done
+
+# Per-statement times inside cqrs.append (sync off, snapshots on).
+psql -c "SELECT pg_stat_statements_reset()" >/dev/null
+pin
+PGOPTIONS="-c synchronous_commit=off -c pg_stat_statements.track=all" as_pg taskset -c 0 "$bin/pgbench" -h "$work" -p "$port" -U postgres -n -M prepared \
+    -T "$duration" -c 1 -j 1 -D run=999 -D v=-1 -f "$here/append1_ours.sql" "$db" >/dev/null 2>&1
+
+echo "# cqrs.append breakdown, 1 client, $rounds rounds of $duration s, medians"
+echo
+echo "$(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')); pgbench and backend pinned to CPU 0, background processes to CPU 1."
+echo
+echo "| synchronous_commit | variant | tps | ratio to plain | backend CPU us/tx | worker CPU us/tx |"
+echo "|---|---|---|---|---|---|"
+for sync in off on; do
+    p=$(echo "${T[$sync.plain]}" | median)
+    for v in $variants; do
+        m=$(echo "${T[$sync.$v]}" | median)
+        printf '| %s | %s | %.0f | %.2f | %s | %s |\n' "$sync" "$v" "$m" "$(awk -v a="$m" -v b="$p" 'BEGIN {print a / b}')" \
+            "$(echo "${B[$sync.$v]}" | median)" "$(echo "${W[$sync.$v]}" | median)"
+    done
+done
+echo
+echo "Statements (pg_stat_statements, track = all; nested ones run through SPI inside cqrs.append):"
+echo
+echo "| calls | mean ms | total ms | statement |"
+echo "|---|---|---|---|"
+psql -F ' | ' -c "SELECT calls, round(mean_exec_time::numeric, 4), round(total_exec_time::numeric, 1),
+                          left(regexp_replace(query, '\s+', ' ', 'g'), 110)
+                     FROM pg_stat_statements WHERE calls > 10 ORDER BY total_exec_time DESC LIMIT 12" | sed 's/^/| /; s/$/ |/'
