@@ -7,9 +7,6 @@
 #   plain            INSERT of the same row (the physical limit)
 #   ours             cqrs.append, as in production
 #   ours, no snap    cqrs.append with cqrs_conf.snapshot_every = 0
-#   ours, no worker  cqrs.append while the sequencer is held off (a session
-#                    holds the cqrs.sequencer_state row lock, so the worker
-#                    waits and does nothing; drained afterwards)
 #   ours, async worker  the worker's own commits with synchronous_commit off
 #
 # For each: median tps, the ratio to plain, CPU microseconds per transaction
@@ -44,14 +41,7 @@ chmod 755 "$work"
 data=$work/data
 port=$((50000 + RANDOM % 10000))
 db=bench
-holder=
-release_holder() {
-    psql -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(3600)%' AND pid <> pg_backend_pid()" >/dev/null || true
-    wait "$holder" 2>/dev/null || true
-    holder=
-}
 cleanup() {
-    [ -n "$holder" ] && release_holder
     as_pg "$bin/pg_ctl" -D "$data" -m immediate -w stop >/dev/null 2>&1 || true
     if [ "$keep" -eq 1 ]; then echo "cluster left in $work" >&2; else rm -rf "$work"; fi
 }
@@ -99,11 +89,6 @@ one() {
     case $variant in
     plain) script=$here/append1_plain.sql ;;
     nosnap) opts="$opts -c cqrs_conf.snapshot_every=0" ;;
-    noworker)
-        as_pg "$bin/psql" -h "$work" -p "$port" -U postgres -d "$db" -qAtX \
-            -c "BEGIN" -c "SELECT 1 FROM cqrs.sequencer_state FOR UPDATE" -c "SELECT pg_sleep(3600)" >/dev/null 2>&1 &
-        holder=$!
-        sleep 0.5 ;;
     esac
     pin
     PGOPTIONS="$opts" as_pg taskset -c 0 "$bin/pgbench" -h "$work" -p "$port" -U postgres -n -M prepared \
@@ -116,9 +101,6 @@ one() {
     sleep $((duration - 2))
     b2=$(ticks "$be"); w2=$(ticks "$wk"); t2=$(date +%s.%N)
     wait "$pb" || { cat "$work/pgbench.out" >&2; exit 1; }
-    if [ "$variant" = noworker ]; then
-        release_holder
-    fi
     tps=$(sed -n 's/^tps = \([0-9.]*\) (without.*/\1/p' "$work/pgbench.out")
     be_us=$(awk -v a="$b1" -v b="$b2" -v t1="$t1" -v t2="$t2" -v hz="$hz" -v tps="$tps" 'BEGIN {printf "%.0f", (b - a) / hz / (t2 - t1) / tps * 1e6}')
     wk_us=$(awk -v a="$w1" -v b="$w2" -v t1="$t1" -v t2="$t2" -v hz="$hz" -v tps="$tps" 'BEGIN {printf "%.0f", (b - a) / hz / (t2 - t1) / tps * 1e6}')
@@ -128,7 +110,7 @@ one() {
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
-variants="plain ours nosnap noworker asyncworker"
+variants="plain ours nosnap asyncworker"
 declare -A T B W
 for sync in off on; do
     for r in $(seq 1 "$rounds"); do
@@ -179,3 +161,14 @@ echo "|---|---|---|---|"
 psql -F ' | ' -c "SELECT calls, round(mean_exec_time::numeric, 4), round(total_exec_time::numeric, 1),
                           left(regexp_replace(query, '\s+', ' ', 'g'), 110)
                      FROM pg_stat_statements WHERE calls > 10 ORDER BY total_exec_time DESC LIMIT 12" | sed 's/^/| /; s/$/ |/'
+echo
+echo "The sequencer's work-list scan when there is nothing to sequence, after the runs above (no VACUUM since):"
+echo
+echo '```'
+psql -c "SELECT 'events: ' || (SELECT count(*) FROM cqrs.events) || ' rows, ' ||
+                n_dead_tup || ' dead; events_unsequenced_idx: ' || pg_size_pretty(pg_relation_size('cqrs.events_unsequenced_idx')) ||
+                '; last autovacuum: ' || coalesce(last_autovacuum::text, 'never')
+           FROM pg_stat_user_tables WHERE relid = 'cqrs.events'::regclass"
+psql -c "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF)
+         SELECT ctid FROM cqrs.events WHERE global_position IS NULL ORDER BY append_xid, append_ordinal LIMIT 10000"
+echo '```'

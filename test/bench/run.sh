@@ -6,7 +6,7 @@
 #   test/bench/run.sh [--quick] [--duration S] [--rounds N] [--only LIST] [--keep]
 #
 #   --quick      3 s runs, 3 rounds (a smoke run of about 3 minutes)
-#   --duration   seconds per pgbench run (default 8)
+#   --duration   seconds per pgbench run (default 7)
 #   --rounds     alternating rounds per scenario (default 5)
 #   --only       comma-separated scenarios: append1,read,bulk,load
 #   --keep       leave the cluster directory behind (it is stopped)
@@ -19,7 +19,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 bin=/usr/lib/postgresql/15/bin
-duration=8
+duration=7
 rounds=5
 only=append1,read,bulk,load
 keep=0
@@ -80,6 +80,7 @@ shared_buffers = $shared_buffers
 max_wal_size = 8GB
 checkpoint_timeout = 30min
 max_connections = 50
+log_autovacuum_min_duration = 0
 CONF
 if ! as_pg "$bin/pg_ctl" -D "$data" -l "$work/server.log" -w start >/dev/null; then
     tail -20 "$work/server.log" >&2
@@ -96,7 +97,7 @@ for _ in $(seq 1 50); do
     [ "$(psql -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type LIKE 'cqrs_conf%'")" -gt 0 ] && break
     sleep 0.2
 done
-worker=$(psql -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type LIKE 'cqrs_conf%'")
+worker=$(psql -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'cqrs_conf worker'")
 
 # Scripts generated here rather than stored: one call with 1,000 events, and
 # the multi-row INSERT of the same 1,000 rows.
@@ -126,26 +127,31 @@ gen_bulk() {
 # ---------------------------------------------------------------- placement
 # On a small VM, where the scheduler happens to put pgbench and a lone
 # backend decides a 1-client run by a factor of two (a wakeup across vCPUs
-# costs tens of microseconds), so 1-client runs pin: pgbench and the
-# backends on CPU 0, the server's background processes (the cqrs_conf
-# worker, WAL writer, checkpointer ...) on CPU 1 -- as in production, where
-# the worker has a core of its own.  Runs with more clients let the
-# scheduler use every CPU for everything.
+# costs tens of microseconds), so 1-client runs pin: pgbench and its
+# backend on CPU 0; the postmaster and everything it forks besides (the
+# cqrs_conf worker, WAL writer, checkpointer, autovacuum workers ...) on
+# CPU 1 -- as in production, where the worker has a core of its own.  Runs
+# with more clients let the scheduler use every CPU for everything.
 ncpu=$(nproc)
 postmaster=$(head -1 "$data/postmaster.pid")
-pgcpu=()
+pinned=0
 place() {
-    local p
-    pgcpu=()
+    local p cpus=1
+    pinned=0
     [ "$pin" -eq 1 ] && [ "$ncpu" -ge 2 ] || return 0
-    if [ "$1" -eq 1 ]; then
-        taskset -p -c 0 "$postmaster" >/dev/null
-        for p in $(pgrep -P "$postmaster"); do taskset -p -c 1 "$p" >/dev/null 2>&1 || true; done
-        pgcpu=(taskset -c 0)
-    else
-        taskset -p -c "0-$((ncpu - 1))" "$postmaster" >/dev/null
-        for p in $(pgrep -P "$postmaster"); do taskset -p -c "0-$((ncpu - 1))" "$p" >/dev/null 2>&1 || true; done
-    fi
+    if [ "$1" -eq 1 ]; then pinned=1; else cpus="0-$((ncpu - 1))"; fi
+    taskset -p -c "$cpus" "$postmaster" >/dev/null
+    for p in $(pgrep -P "$postmaster"); do taskset -p -c "$cpus" "$p" >/dev/null 2>&1 || true; done
+}
+# Once pgbench has connected, move its backend to CPU 0.
+pin_client_backend() {
+    local be= i
+    for i in $(seq 1 40); do
+        be=$(psql -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'pgbench' LIMIT 1")
+        [ -n "$be" ] && break
+        sleep 0.05
+    done
+    [ -n "$be" ] && taskset -p -c 0 "$be" >/dev/null 2>&1 || true
 }
 
 # ---------------------------------------------------------------- running
@@ -164,13 +170,37 @@ pgbench_tps() {
     psql -c "SELECT cqrs.drain()" >/dev/null
     psql -c "CHECKPOINT"
     place "$clients"
-    if ! out=$(PGOPTIONS="-c synchronous_commit=$sync" as_pg "${pgcpu[@]}" "$bin/pgbench" -h "$work" -p "$port" -U postgres \
-            -n -M prepared -T "$duration" -c "$clients" -j "$threads" \
-            -D run="$run_no" -D v=-1 "$@" -f "$script" "$db" 2>&1); then
+    local pgcpu=() pb log_before
+    [ "$pinned" -eq 1 ] && pgcpu=(taskset -c 0)
+    log_before=$(wc -l <"$work/server.log")
+    PGOPTIONS="-c synchronous_commit=$sync" as_pg "${pgcpu[@]}" "$bin/pgbench" -h "$work" -p "$port" -U postgres \
+        -n -M prepared -T "$duration" -c "$clients" -j "$threads" \
+        -D run="$run_no" -D v=-1 "$@" -f "$script" "$db" >"$work/pgbench.out" 2>&1 &
+    pb=$!
+    [ "$pinned" -eq 1 ] && pin_client_backend
+    # Halfway through, note what else the server is busy with, and sample
+    # what pgbench's backends wait on (20 samples, 50 ms apart).
+    sleep "$(awk -v d="$duration" 'BEGIN {print d / 2 - 0.5}')"
+    busy=$(psql -c "SELECT string_agg(DISTINCT coalesce(nullif(query, ''), backend_type), '; ')
+                      FROM pg_stat_activity
+                     WHERE state = 'active' AND pid <> pg_backend_pid()
+                       AND coalesce(application_name, '') <> 'pgbench'
+                       AND backend_type <> 'cqrs_conf worker'")
+    local sample=() i
+    for i in $(seq 1 20); do
+        sample+=(-c "SELECT coalesce(wait_event_type || ':' || wait_event, 'CPU') FROM pg_stat_activity
+                      WHERE application_name = 'pgbench' AND state = 'active'" -c "SELECT pg_sleep(0.05)")
+    done
+    waits=$(psql "${sample[@]}" | grep -v '^$' | sort | uniq -c | sort -rn | awk '{printf "%s%s %d", (NR > 1 ? ", " : ""), $2, $1}')
+    if ! wait "$pb"; then
         echo "pgbench failed for $script:" >&2
-        echo "$out" >&2
+        cat "$work/pgbench.out" >&2
         exit 1
     fi
+    out=$(cat "$work/pgbench.out")
+    # Autovacuums that finished during the run (noise, or part of the cost).
+    av=$(tail -n +"$((log_before + 1))" "$work/server.log" | sed -n 's/.*automatic vacuum of table "[^.]*\.\([^"]*\)".*/finished \1/p' | sort -u | tr '\n' ' ')
+    [ -n "$busy" ] && av="$av running at mid-run: $busy"
     if grep -q 'failed transactions: [1-9]' <<<"$out"; then
         echo "pgbench reported failed transactions for $script:" >&2
         echo "$out" >&2
@@ -182,6 +212,10 @@ pgbench_tps() {
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 
+avs=()        # autovacuums that finished during a run
+av=
+waitlog=()    # wait-event samples of pgbench's backends, per run
+note_av() { [ -n "$av" ] && avs+=("- $1: $av") || true; waitlog+=("| $1 | $tps | $waits |"); }
 rows=()       # result table rows, markdown
 details=()    # per-round figures
 # compare NAME TARGET CLIENTS SYNC OURS_SCRIPT PLAIN_SCRIPT [pgbench args]
@@ -190,11 +224,11 @@ compare() {
     shift 6
     for r in $(seq 1 "$rounds"); do
         if [ $((r % 2)) -eq 1 ]; then
-            pgbench_tps "$ours" "$clients" "$sync" "$@"; a=$tps
-            pgbench_tps "$plain" "$clients" "$sync" "$@"; b=$tps
+            pgbench_tps "$ours" "$clients" "$sync" "$@"; a=$tps; note_av "$name, $clients client(s), sync $sync, round $r, ours"
+            pgbench_tps "$plain" "$clients" "$sync" "$@"; b=$tps; note_av "$name, $clients client(s), sync $sync, round $r, plain"
         else
-            pgbench_tps "$plain" "$clients" "$sync" "$@"; b=$tps
-            pgbench_tps "$ours" "$clients" "$sync" "$@"; a=$tps
+            pgbench_tps "$plain" "$clients" "$sync" "$@"; b=$tps; note_av "$name, $clients client(s), sync $sync, round $r, plain"
+            pgbench_tps "$ours" "$clients" "$sync" "$@"; a=$tps; note_av "$name, $clients client(s), sync $sync, round $r, ours"
         fi
         o+=("$a"); p+=("$b"); q+=("$(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.3f", a / b}')")
         printf '  %-34s round %d: ours %10.1f  plain %10.1f  ratio %.3f\n' "$name" "$r" "$a" "$b" \
@@ -229,7 +263,7 @@ if want load; then
     declare -A lt
     for r in $(seq 1 "$rounds"); do
         for s in 0010 1000 1049; do
-            pgbench_tps "$here/load.sql" 1 on -D sid=00000000-0000-4000-8000-00000000$s
+            pgbench_tps "$here/load.sql" 1 on -D sid=00000000-0000-4000-8000-00000000$s; note_av "load $s, round $r"
             lt[$s]="${lt[$s]:-} $tps"
         done
         echo "  load round $r: tps for 10 events $(echo "${lt[0010]}" | awk '{print $NF}'), 100,000 $(echo "${lt[1000]}" | awk '{print $NF}'), 100,049 $(echo "${lt[1049]}" | awk '{print $NF}')" >&2
@@ -277,7 +311,7 @@ report() {
     echo "Commit $commit; PostgreSQL $pgver; $(nproc) CPUs ($cpu), $mem; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)."
     echo "pgbench -M prepared, $rounds alternating rounds of ${duration} s, medians of tps; shared_buffers=$shared_buffers,"
     echo "max_wal_size=8GB, fsync on, cqrs_conf.snapshot_every=$snap, background worker connected: $worker;"
-    echo "event data $payload bytes (jsonb); drain + CHECKPOINT before every run; CPU pinning for 1-client runs: $([ "$pin" -eq 1 ] && echo "pgbench and backend on CPU 0, background processes on CPU 1" || echo off)."
+    echo "event data $payload bytes (jsonb); drain + CHECKPOINT before every run; CPU pinning for 1-client runs: $([ "$pin" -eq 1 ] && echo "pgbench and its backend on CPU 0, every other server process on CPU 1" || echo off)."
     echo "Wall time ${elapsed} s."
     echo
     if [ ${#rows[@]} -gt 0 ]; then
@@ -294,6 +328,16 @@ report() {
         printf '%s\n' "${load_rows[@]}"
         echo
     fi
+    echo "Other server activity during the timed runs (autovacuums that finished, and what was active at mid-run besides pgbench and the cqrs_conf worker):"
+    echo
+    if [ ${#avs[@]} -gt 0 ]; then printf '%s\n' "${avs[@]}"; else echo "- none"; fi
+    echo
+    echo "What pgbench's backends were doing, 20 samples 50 ms apart at mid-run (CPU = running, no wait event):"
+    echo
+    echo "| run | tps | samples |"
+    echo "|---|---|---|"
+    printf '%s\n' "${waitlog[@]}"
+    echo
     echo "Per-round tps:"
     echo
     echo "| scenario | side | tps per round |"
