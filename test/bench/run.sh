@@ -117,7 +117,7 @@ gen_bulk() {
         echo '\endif'
         printf '%s' "INSERT INTO bench.plain_events (stream_id, stream_type, version, event_type, data, metadata, event_id, append_xid, append_ordinal)"
         printf '%s' " SELECT :sid, 'Bench', :v::bigint + x.n, x.t, x.d, '{}', gen_random_uuid(), pg_current_xact_id(), x.n - 1 FROM (VALUES "
-        psql -c "SELECT string_agg(format('(%s, %L, %L::jsonb)', g, 'SeatsReserved', bench.event(g)->'data'), ', ' ORDER BY g) FROM generate_series(1, $n) g" | tr -d '\n'
+        psql -c "SELECT string_agg(format('(%s, %L, %L::jsonb)', g, 'BenchHappened', bench.event(g)->'data'), ', ' ORDER BY g) FROM generate_series(1, $n) g" | tr -d '\n'
         echo ") AS x(n, t, d);"
         echo "\\set v :v + $n"
     } >"$work/bulk_plain.sql"
@@ -266,7 +266,7 @@ if want load; then
             pgbench_tps "$here/load.sql" 1 on -D sid=00000000-0000-4000-8000-00000000$s; note_av "load $s, round $r"
             lt[$s]="${lt[$s]:-} $tps"
         done
-        echo "  load round $r: tps for 10 events $(echo "${lt[0010]}" | awk '{print $NF}'), 100,000 $(echo "${lt[1000]}" | awk '{print $NF}'), 100,049 $(echo "${lt[1049]}" | awk '{print $NF}')" >&2
+        echo "  load round $r: tps for 10 events $(echo "${lt[0010]}" | awk '{print $NF}'), 100,000 $(echo "${lt[1000]}" | awk '{print $NF}'), worst tail $(echo "${lt[1049]}" | awk '{print $NF}')" >&2
     done
     m10=$(echo "${lt[0010]}" | median | awk '{printf "%.1f", $1}')
     for s in 0010 1000 1049; do
