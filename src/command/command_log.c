@@ -39,7 +39,7 @@
 #include "util/spi_plan.h"
 #include "util/uuid_util.h"
 
-/* A transient failure (40xxx) of a pending command is retried this often. */
+/* A transient failure (SQLSTATE class 40) of a pending command is retried this often. */
 #define PENDING_MAX_ATTEMPTS 3
 
 static SPIPlanPtr plan_lookup = NULL;
