@@ -11,9 +11,11 @@ OBJS = $(SRCS:.c=.o)
 INSTALL_PARTS = $(sort $(wildcard sql/install/*.sql))
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 
-# -MMD: rebuild an object when a header it includes changes.
-PG_CPPFLAGS = -I$(srcdir)/src -MMD -MP
-PG_CFLAGS = -Wall -Wmissing-prototypes -Wpointer-arith -Wendif-labels \
+PG_CPPFLAGS = -I$(srcdir)/src
+# -MMD: rebuild an object when a header it includes changes.  In CFLAGS,
+# not CPPFLAGS: the bitcode (.bc) compile of the same source would
+# overwrite the .d file with its own target, losing the object's.
+PG_CFLAGS = -MMD -MP -Wall -Wmissing-prototypes -Wpointer-arith -Wendif-labels \
 	-Wformat-security -Wno-unused-parameter
 ifdef WERROR
 PG_CFLAGS += -Werror

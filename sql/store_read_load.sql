@@ -154,6 +154,9 @@ ROLLBACK;
 SELECT count(*) AS snapshots_after_rollback FROM cqrs.snapshots WHERE stream_id = :s1;
 
 \echo == load starts from the latest snapshot ...
+-- These show what a fold reads from cqrs.snapshots, so the session's state
+-- cache (which would serve the state this session folded before) is off.
+SET cqrs_conf.state_cache_size = 0;
 -- a doctored snapshot at the latest version shows that load trusts it
 INSERT INTO cqrs.snapshots (stream_id, version, stream_type, schema_version, state, max_recorded_at)
 SELECT :s1, 12, 'SnapTest', schema_version,
@@ -175,6 +178,64 @@ SELECT cqrs.load(:s1, (SELECT recorded_at FROM cqrs.events WHERE stream_id = :s1
 
 \echo == cqrs_conf.snapshot_every is a superuser setting
 SELECT setting, context FROM pg_settings WHERE name = 'cqrs_conf.snapshot_every';
+
+\echo == state cache: a later fold in the session applies only the newer events
+RESET cqrs_conf.state_cache_size;
+SET cqrs_conf.snapshot_every = 0;
+\set c '''c0c0c0c0-0000-4000-8000-00000000000c'''
+SELECT cqrs.append(:c, 'CacheTest', -1, evs(0, 2));
+SELECT cqrs.load(:c) -> 'state' AS folded;
+SELECT cqrs.append(:c, 'CacheTest', 2, evs(3, 3));
+-- a doctored snapshot at the latest version: the cache does not read it ...
+INSERT INTO cqrs.snapshots (stream_id, version, stream_type, schema_version, state, max_recorded_at)
+VALUES (:c, 3, 'CacheTest', 1, '{"data": {"doctored": true}, "lastEventType": "Doctored", "eventCount": 999}', now());
+SELECT cqrs.load(:c) -> 'state' AS from_cache_and_tail;
+-- ... a session without the cache does
+SET cqrs_conf.state_cache_size = 0;
+SELECT cqrs.load(:c) -> 'state' AS from_doctored_snapshot;
+RESET cqrs_conf.state_cache_size;
+DELETE FROM cqrs.snapshots WHERE stream_id = :c;
+SELECT cqrs.load(:c) -> 'state' AS cached_again;
+
+\echo == the cache never keeps what was rolled back
+-- rolled back: the next event at the same version is another one
+BEGIN;
+SELECT cqrs.append(:c, 'CacheTest', 3, '[{"type": "RolledBack", "data": {"rolled_back": true}}]');
+SELECT cqrs.load(:c) -> 'state' AS own_uncommitted_event;
+ROLLBACK;
+SELECT cqrs.append(:c, 'CacheTest', 3, '[{"type": "Kept", "data": {"kept": 4}}]');
+SELECT cqrs.load(:c) -> 'state' AS after_rollback;
+-- rolled back to a savepoint
+BEGIN;
+SAVEPOINT s;
+SELECT cqrs.append(:c, 'CacheTest', 4, '[{"type": "RolledBack", "data": {"rolled_back": true}}]');
+SELECT cqrs.load(:c) -> 'version' AS own_version;
+ROLLBACK TO SAVEPOINT s;
+SELECT cqrs.append(:c, 'CacheTest', 4, '[{"type": "Kept", "data": {"kept": 5}}]');
+SELECT cqrs.load(:c) -> 'state' AS after_savepoint_rollback;
+COMMIT;
+-- prepared, then rolled back
+BEGIN;
+SELECT cqrs.append(:c, 'CacheTest', 5, '[{"type": "RolledBack", "data": {"rolled_back": true}}]');
+SELECT cqrs.load(:c) -> 'version' AS own_version;
+PREPARE TRANSACTION 'cache_test';
+ROLLBACK PREPARED 'cache_test';
+SELECT cqrs.append(:c, 'CacheTest', 5, '[{"type": "Kept", "data": {"kept": 6}}]');
+SELECT cqrs.load(:c) -> 'state' AS after_prepared_rollback;
+-- the same as a fold without the cache
+SELECT cqrs.load(:c) AS with_cache \gset
+SET cqrs_conf.state_cache_size = 0;
+SELECT cqrs.load(:c) = :'with_cache'::jsonb AS same_without_cache;
+RESET cqrs_conf.state_cache_size;
+
+\echo == a recreated extension is a new log: nothing cached from the old one
+SELECT cqrs.load(:c) -> 'version' AS cached_version;
+SET client_min_messages = warning;
+DROP EXTENSION cqrs_conf CASCADE;
+CREATE EXTENSION cqrs_conf;
+RESET client_min_messages;
+SELECT cqrs.append(:c, 'CacheTest', -1, '[{"type": "New", "data": {"fresh": true}}]');
+SELECT cqrs.load(:c) -> 'state' AS new_log;
 
 \echo == derived_stream_id: deterministic name-based (version 5) uuid
 SELECT cqrs.derived_stream_id('SeatsAvailability', '11111111-1111-4111-8111-111111111111');

@@ -16,6 +16,7 @@
 #include "utils/guc.h"
 
 #include "cqrs_conf.h"
+#include "store/state_cache.h"
 
 PG_MODULE_MAGIC;
 
@@ -74,6 +75,14 @@ _PG_init(void)
 							&cqrs_snapshot_every,
 							32, 0, 1000000,
 							PGC_SUSET, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("cqrs_conf.state_cache_size",
+							"Memory each session may use to keep folded aggregate states.",
+							"A command on an aggregate this session folded before applies only the newer events.  0 turns the cache off.",
+							&cqrs_state_cache_kb,
+							16384, 0, INT_MAX / 1024,
+							PGC_USERSET, GUC_UNIT_KB,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("cqrs_conf.sequencer_batch_size",

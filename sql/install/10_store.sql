@@ -51,7 +51,10 @@ CREATE INDEX events_unsequenced_idx
 CREATE TABLE cqrs.sequencer_state (
     singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
     last_position bigint NOT NULL DEFAULT 0,
-    last_batch_at timestamptz
+    last_batch_at timestamptz,
+    -- Every event appended by a transaction older than this was numbered
+    -- or rolled back: the sequencer's work-list scan starts here.
+    horizon xid8 NOT NULL DEFAULT '0'
 );
 INSERT INTO cqrs.sequencer_state DEFAULT VALUES;
 

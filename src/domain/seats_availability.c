@@ -100,6 +100,21 @@ remove_pending(SeatsAvailabilityState *s, const pg_uuid_t *reservation_id)
 	s->pending_count--;
 }
 
+/* A new last entry of the pending reservations (not looked up first). */
+static int
+append_pending(SeatsAvailabilityState *s, const pg_uuid_t *reservation_id)
+{
+	if (s->pending_count == s->pending_cap)
+	{
+		s->pending_cap = Max(8, s->pending_cap * 2);
+		s->pending = s->pending ?
+			repalloc(s->pending, sizeof(SeatsReservation) * s->pending_cap) :
+			palloc(sizeof(SeatsReservation) * s->pending_cap);
+	}
+	s->pending[s->pending_count].reservation_id = *reservation_id;
+	return s->pending_count++;
+}
+
 static void
 set_pending(SeatsAvailabilityState *s, const pg_uuid_t *reservation_id,
 			const SeatQuantities *seats)
@@ -107,17 +122,7 @@ set_pending(SeatsAvailabilityState *s, const pg_uuid_t *reservation_id,
 	int			i = find_pending(s, reservation_id);
 
 	if (i < 0)
-	{
-		if (s->pending_count == s->pending_cap)
-		{
-			s->pending_cap = Max(8, s->pending_cap * 2);
-			s->pending = s->pending ?
-				repalloc(s->pending, sizeof(SeatsReservation) * s->pending_cap) :
-				palloc(sizeof(SeatsReservation) * s->pending_cap);
-		}
-		i = s->pending_count++;
-		s->pending[i].reservation_id = *reservation_id;
-	}
+		i = append_pending(s, reservation_id);
 	domain_copy_seats(&s->pending[i].seats, seats);
 }
 
@@ -222,7 +227,14 @@ seats_from_jsonb(Jsonb *snapshot)
 			!domain_get_uuid(elem->val.binary.data, "reservationId", &reservation_id))
 			elog(ERROR, "malformed SeatsAvailability snapshot");
 		domain_get_seats(elem->val.binary.data, "seats", &seats);
-		set_pending(s, &reservation_id, &seats);
+
+		/*
+		 * A snapshot lists each reservation once (to_jsonb wrote it from
+		 * the state), so append without a lookup: reading thousands of
+		 * pending reservations stays linear.  The seats were just read
+		 * into fresh memory: keep them.
+		 */
+		s->pending[append_pending(s, &reservation_id)].seats = seats;
 	}
 	return s;
 }

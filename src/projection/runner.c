@@ -15,6 +15,9 @@
  *
  *	  Projection rows are locked FOR UPDATE SKIP LOCKED, so the background
  *	  worker and sessions calling cqrs.drain() never apply a batch twice.
+ *	  Only projections behind the log are locked (a step with nothing to do
+ *	  writes nothing), and projections at the same checkpoint share one
+ *	  read of the events after it.
  *
  *-------------------------------------------------------------------------
  */
@@ -214,7 +217,11 @@ load_projections(const char *only, Projection **out)
 					  " pg_catalog.quote_ident(schema_name) || ', pg_temp' END,"
 					  " rebuild_of IS NOT NULL"
 					  " FROM cqrs.projections WHERE state = 'running'"
-					  " ORDER BY rebuild_of IS NOT NULL, name FOR UPDATE SKIP LOCKED",
+					  " AND (position < (SELECT coalesce(max(global_position), 0)"
+					  "                    FROM cqrs.events)"
+					  "      OR rebuild_of IS NOT NULL)"
+					  " ORDER BY rebuild_of IS NOT NULL, position, name"
+					  " FOR UPDATE SKIP LOCKED",
 					  0, NULL);
 		rc = SPI_execute_plan(plan_list, NULL, NULL, false, 0);
 	}
@@ -313,6 +320,66 @@ save_progress(const Projection *p, int64 position, const BatchOutcome *o)
 }
 
 /*
+ * Read at most max_events sequenced events after position (and at most
+ * up_to) into batch_cxt, as cqrs.event datums; returns how many.
+ */
+static int
+read_events(int64 position, int max_events, int64 up_to,
+			MemoryContext batch_cxt, TupleDesc event_desc, Datum **events_out,
+			char ***types_out, int64 **positions_out)
+{
+	Oid			argtypes[3] = {INT8OID, INT4OID, INT8OID};
+	Datum		args[3];
+	int			rc;
+	int			count;
+	uint64		j;
+	Datum	   *events;
+	char	  **types;
+	int64	   *positions;
+	MemoryContext old;
+
+	cqrs_spi_plan(&plan_events,
+				  "SELECT global_position, stream_id, stream_type, version,"
+				  " event_type, data, metadata, event_id, recorded_at"
+				  " FROM cqrs.events WHERE global_position > $1"
+				  " AND global_position <= $3"
+				  " ORDER BY global_position LIMIT $2",
+				  3, argtypes);
+	args[0] = Int64GetDatum(position);
+	args[1] = Int32GetDatum(max_events);
+	args[2] = Int64GetDatum(up_to);
+	rc = SPI_execute_plan(plan_events, args, NULL, false, max_events);
+	cqrs_spi_check(rc, SPI_OK_SELECT, "reading events for a projection");
+	count = (int) SPI_processed;
+
+	MemoryContextReset(batch_cxt);
+	old = MemoryContextSwitchTo(batch_cxt);
+	events = palloc(sizeof(Datum) * Max(count, 1));
+	types = palloc(sizeof(char *) * Max(count, 1));
+	positions = palloc(sizeof(int64) * Max(count, 1));
+	for (j = 0; j < (uint64) count; j++)
+	{
+		Datum		values[EVENT_COLUMNS];
+		bool		nulls[EVENT_COLUMNS];
+		HeapTuple	tuple;
+
+		heap_deform_tuple(SPI_tuptable->vals[j], SPI_tuptable->tupdesc,
+						  values, nulls);
+		tuple = heap_form_tuple(event_desc, values, nulls);
+		events[j] = heap_copy_tuple_as_datum(tuple, event_desc);
+		positions[j] = DatumGetInt64(values[0]);
+		types[j] = TextDatumGetCString(values[4]);
+	}
+	MemoryContextSwitchTo(old);
+	SPI_freetuptable(SPI_tuptable);
+
+	*events_out = events;
+	*types_out = types;
+	*positions_out = positions;
+	return count;
+}
+
+/*
  * Apply at most max_events pending events (at positions <= up_to) to each
  * running projection, or only to the one named; returns how many events
  * were applied in all.  With finish_rebuilds, a rebuild's shadow projection
@@ -332,6 +399,10 @@ run_projections(const char *only, int max_events, int64 up_to,
 	MemoryContext batch_cxt;
 	char	  **caught_up;
 	int			ncaught_up = 0;
+	int			count = 0;
+	Datum	   *events = NULL;
+	char	  **types = NULL;
+	int64	   *positions = NULL;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -354,54 +425,16 @@ run_projections(const char *only, int max_events, int64 up_to,
 	for (i = 0; i < nprojections; i++)
 	{
 		Projection *p = &list[i];
-		Oid			argtypes[3] = {INT8OID, INT4OID, INT8OID};
-		Datum		args[3];
-		int			rc;
-		int			count;
-		uint64		j;
-		Datum	   *events;
-		char	  **types;
-		int64	   *positions;
 		BatchOutcome outcome;
-		MemoryContext old;
 
-		cqrs_spi_plan(&plan_events,
-					  "SELECT global_position, stream_id, stream_type, version,"
-					  " event_type, data, metadata, event_id, recorded_at"
-					  " FROM cqrs.events WHERE global_position > $1"
-					  " AND global_position <= $3"
-					  " ORDER BY global_position LIMIT $2",
-					  3, argtypes);
-		args[0] = Int64GetDatum(p->position);
-		args[1] = Int32GetDatum(max_events);
-		args[2] = Int64GetDatum(up_to);
-		rc = SPI_execute_plan(plan_events, args, NULL, false, max_events);
-		cqrs_spi_check(rc, SPI_OK_SELECT, "reading events for a projection");
-		count = (int) SPI_processed;
+		/* The previous projection's read serves one at the same checkpoint. */
+		if (i == 0 || p->position != list[i - 1].position)
+			count = read_events(p->position, max_events, up_to, batch_cxt,
+								event_desc, &events, &types, &positions);
 		if (p->is_rebuild && count < max_events)
 			caught_up[ncaught_up++] = p->name;
 		if (count == 0)
 			continue;
-
-		MemoryContextReset(batch_cxt);
-		old = MemoryContextSwitchTo(batch_cxt);
-		events = palloc(sizeof(Datum) * count);
-		types = palloc(sizeof(char *) * count);
-		positions = palloc(sizeof(int64) * count);
-		for (j = 0; j < (uint64) count; j++)
-		{
-			Datum		values[EVENT_COLUMNS];
-			bool		nulls[EVENT_COLUMNS];
-			HeapTuple	tuple;
-
-			heap_deform_tuple(SPI_tuptable->vals[j], SPI_tuptable->tupdesc,
-							  values, nulls);
-			tuple = heap_form_tuple(event_desc, values, nulls);
-			events[j] = heap_copy_tuple_as_datum(tuple, event_desc);
-			positions[j] = DatumGetInt64(values[0]);
-			types[j] = TextDatumGetCString(values[4]);
-		}
-		MemoryContextSwitchTo(old);
 
 		apply_batch(p, events, types, positions, count, &outcome);
 		save_progress(p, outcome.applied > 0 ? positions[outcome.applied - 1] : p->position,

@@ -61,6 +61,7 @@ typedef struct CqrsFoldResult
 	int64		version;		/* -1: no events (state is NULL) */
 	TimestampTz max_recorded_at;
 	int64		snapshot_version;	/* -1: folded from the first event */
+	Size		snapshot_bytes; /* that snapshot's size */
 	int64		events_applied;
 } CqrsFoldResult;
 

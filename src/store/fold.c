@@ -4,7 +4,8 @@
  *	  Rebuilds an aggregate's state: the latest usable snapshot, then the
  *	  events after it, read through a cursor in batches and applied by the
  *	  aggregate's C functions.  Loading costs O(events since the snapshot),
- *	  not O(stream length).
+ *	  not O(stream length).  A state this backend folded before is kept
+ *	  (state_cache.c) and only the events after it are applied.
  *
  *-------------------------------------------------------------------------
  */
@@ -17,6 +18,7 @@
 #include "utils/memutils.h"
 
 #include "store/aggregate.h"
+#include "store/state_cache.h"
 #include "util/spi_plan.h"
 #include "util/uuid_util.h"
 
@@ -41,6 +43,7 @@ start_from_snapshot(const pg_uuid_t *stream_id, const char *expected_type,
 	char	   *stream_type;
 	const CqrsAggregateOps *ops;
 	MemoryContext old;
+	Jsonb	   *snapshot;
 
 	cqrs_spi_plan(&plan_snapshot,
 				  "SELECT version, stream_type, schema_version, state,"
@@ -72,36 +75,40 @@ start_from_snapshot(const pg_uuid_t *stream_id, const char *expected_type,
 	result->stream_type = pstrdup(stream_type);
 	result->version = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
 	result->snapshot_version = result->version;
-	result->state = ops->from_jsonb(DatumGetJsonbPCopy(SPI_getbinval(tuple, desc, 4, &isnull)));
+	snapshot = DatumGetJsonbPCopy(SPI_getbinval(tuple, desc, 4, &isnull));
+	result->snapshot_bytes = VARSIZE(snapshot);
+	result->state = ops->from_jsonb(snapshot);
+	pfree(snapshot);
 	result->max_recorded_at = DatumGetTimestampTz(SPI_getbinval(tuple, desc, 5, &isnull));
 	MemoryContextSwitchTo(old);
 }
 
-void
-cqrs_fold_stream(const pg_uuid_t *stream_id, const char *expected_type,
-				 bool has_as_of, TimestampTz as_of, bool read_only,
-				 MemoryContext result_cxt, CqrsFoldResult *result)
+/*
+ * Apply the stream's events from version from_version on to result (whose
+ * state lives in state_cxt).  With cached, result already holds the state
+ * at from_version: the event at that version is read only to prove it is
+ * still visible; returns false when it is not.
+ */
+static bool
+fold_tail(const pg_uuid_t *stream_id, int64 from_version, bool cached,
+		  const char *expected_type, bool has_as_of, TimestampTz as_of,
+		  bool read_only, MemoryContext state_cxt, CqrsFoldResult *result)
 {
 	Oid			argtypes[2] = {UUIDOID, INT8OID};
 	Datum		values[2];
 	Portal		portal;
 	MemoryContext event_cxt;
 	bool		done = false;
-
-	memset(result, 0, sizeof(CqrsFoldResult));
-	result->version = -1;
-	result->snapshot_version = -1;
-
-	start_from_snapshot(stream_id, expected_type, has_as_of, as_of, read_only,
-						result_cxt, result);
+	bool		first = true;
+	bool		usable = true;
 
 	cqrs_spi_plan(&plan_tail,
 				  "SELECT version, stream_type, event_type, data, metadata,"
 				  " recorded_at FROM cqrs.events"
-				  " WHERE stream_id = $1 AND version > $2 ORDER BY version",
+				  " WHERE stream_id = $1 AND version >= $2 ORDER BY version",
 				  2, argtypes);
 	values[0] = UUIDPGetDatum((pg_uuid_t *) stream_id);
-	values[1] = Int64GetDatum(result->version);
+	values[1] = Int64GetDatum(from_version);
 	portal = SPI_cursor_open(NULL, plan_tail, values, NULL, read_only);
 
 	event_cxt = AllocSetContextCreate(CurrentMemoryContext, "cqrs fold events",
@@ -113,7 +120,11 @@ cqrs_fold_stream(const pg_uuid_t *stream_id, const char *expected_type,
 
 		SPI_cursor_fetch(portal, true, FOLD_FETCH_SIZE);
 		if (SPI_processed == 0)
+		{
+			if (first && cached)
+				usable = false;
 			break;
+		}
 
 		for (i = 0; i < SPI_processed; i++)
 		{
@@ -123,9 +134,23 @@ cqrs_fold_stream(const pg_uuid_t *stream_id, const char *expected_type,
 			bool		isnull;
 			MemoryContext old;
 
+			ev.version = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+			if (first && cached)
+			{
+				/* The cached state's last event: visible, so usable. */
+				first = false;
+				if (ev.version != from_version)
+				{
+					usable = false;
+					done = true;
+					break;
+				}
+				continue;
+			}
+			first = false;
+
 			MemoryContextReset(event_cxt);
 			old = MemoryContextSwitchTo(event_cxt);
-			ev.version = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
 			ev.recorded_at = DatumGetTimestampTz(SPI_getbinval(tuple, desc, 6, &isnull));
 			if (has_as_of && ev.recorded_at > as_of)
 			{
@@ -140,7 +165,7 @@ cqrs_fold_stream(const pg_uuid_t *stream_id, const char *expected_type,
 			ev.data = DatumGetJsonbP(SPI_getbinval(tuple, desc, 4, &isnull));
 			ev.metadata = DatumGetJsonbP(SPI_getbinval(tuple, desc, 5, &isnull));
 
-			MemoryContextSwitchTo(result_cxt);
+			MemoryContextSwitchTo(state_cxt);
 			if (result->state == NULL)
 			{
 				char	   *stream_type = SPI_getvalue(tuple, desc, 2);
@@ -152,7 +177,7 @@ cqrs_fold_stream(const pg_uuid_t *stream_id, const char *expected_type,
 			MemoryContextSwitchTo(event_cxt);
 			if (result->ops->upcast)
 				result->ops->upcast(&ev);
-			MemoryContextSwitchTo(result_cxt);
+			MemoryContextSwitchTo(state_cxt);
 			result->ops->apply(result->state, &ev);
 			MemoryContextSwitchTo(old);
 
@@ -165,7 +190,76 @@ cqrs_fold_stream(const pg_uuid_t *stream_id, const char *expected_type,
 	}
 	SPI_cursor_close(portal);
 	MemoryContextDelete(event_cxt);
+	return usable;
+}
+
+/* Fold from this backend's cached state; false when there is none usable. */
+static bool
+fold_from_cache(const pg_uuid_t *stream_id, Oid events_relid,
+				const char *expected_type, bool read_only,
+				CqrsFoldResult *result)
+{
+	CqrsCachedState *e = cqrs_state_cache_lookup(stream_id, events_relid);
+
+	if (e == NULL)
+		return false;
+	if (expected_type != NULL && strcmp(expected_type, e->stream_type) != 0)
+		return false;
+
+	result->ops = e->ops;
+	result->stream_type = e->stream_type;
+	result->state = e->state;
+	result->version = e->version;
+	result->max_recorded_at = e->max_recorded_at;
+	result->snapshot_version = e->snapshot_version;
+	result->snapshot_bytes = e->snapshot_bytes;
+	if (!fold_tail(stream_id, e->version, true, expected_type, false, 0,
+				   read_only, e->cxt, result))
+	{
+		cqrs_state_cache_forget(stream_id);
+		memset(result, 0, sizeof(CqrsFoldResult));
+		result->version = -1;
+		result->snapshot_version = -1;
+		return false;
+	}
+	e->version = result->version;
+	e->max_recorded_at = result->max_recorded_at;
+	return true;
+}
+
+void
+cqrs_fold_stream(const pg_uuid_t *stream_id, const char *expected_type,
+				 bool has_as_of, TimestampTz as_of, bool read_only,
+				 MemoryContext result_cxt, CqrsFoldResult *result)
+{
+	bool		use_cache = !has_as_of && cqrs_state_cache_kb > 0;
+	Oid			events_relid = use_cache ? cqrs_events_relid() : InvalidOid;
+	MemoryContext state_cxt = result_cxt;
+
+	memset(result, 0, sizeof(CqrsFoldResult));
+	result->version = -1;
+	result->snapshot_version = -1;
+
+	if (use_cache &&
+		fold_from_cache(stream_id, events_relid, expected_type, read_only,
+						result))
+		return;
+
+	/* A context of its own, which the cache adopts if it keeps the state. */
+	if (use_cache)
+		state_cxt = AllocSetContextCreate(result_cxt, "cqrs cached state",
+										  ALLOCSET_SMALL_SIZES);
+
+	start_from_snapshot(stream_id, expected_type, has_as_of, as_of, read_only,
+						state_cxt, result);
+	(void) fold_tail(stream_id, result->version + 1, false, expected_type,
+					 has_as_of, as_of, read_only, state_cxt, result);
 
 	if (result->ops == NULL && expected_type != NULL)
 		result->ops = cqrs_aggregate_for(expected_type);
+
+	/* Only the stream's own aggregate's state can serve every caller. */
+	if (use_cache && result->version >= 0 &&
+		(expected_type == NULL || strcmp(expected_type, result->stream_type) == 0))
+		cqrs_state_cache_store(stream_id, events_relid, state_cxt, result);
 }

@@ -14,6 +14,21 @@
  *	  own events, which get positions at the first batch after it commits.
  *	  Rolled-back events are never visible and never numbered.
  *
+ *	  The work list is the partial index of events without a position,
+ *	  ordered by (append_xid, append_ordinal).  Its entries outlive the
+ *	  numbering (the UPDATE leaves the old row version's entry behind until
+ *	  VACUUM), so a scan from its left end would step over every event
+ *	  numbered since the last vacuum.  The scan starts at a horizon
+ *	  instead: the xmin of a snapshot taken after the lock and before the
+ *	  numbering statement.  Every transaction below it had ended before
+ *	  that statement started, so its events were visible to it and got
+ *	  numbered (unless the batch was cut short by its limit: then the
+ *	  horizon stays) or were rolled back.  No one waits for the horizon: a
+ *	  long transaction only holds the scan's start back.
+ *
+ *	  A probe without the lock comes first: a step with nothing to number
+ *	  takes no row lock and so no transaction id and no WAL flush.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -29,7 +44,9 @@
 
 PG_FUNCTION_INFO_V1(cqrs_sequence_events);
 
+static SPIPlanPtr plan_probe = NULL;
 static SPIPlanPtr plan_lock_state = NULL;
+static SPIPlanPtr plan_horizon = NULL;
 static SPIPlanPtr plan_last_position = NULL;
 static SPIPlanPtr plan_number = NULL;
 static SPIPlanPtr plan_save_state = NULL;
@@ -37,10 +54,10 @@ static SPIPlanPtr plan_save_state = NULL;
 #define CQRS_NOTIFY_CHANNEL "cqrs_events"
 
 static uint64
-number_events(int64 last_position, int max_count)
+number_events(int64 last_position, int max_count, Datum horizon)
 {
-	Oid			argtypes[2] = {INT4OID, INT8OID};
-	Datum		values[2];
+	Oid			argtypes[3] = {INT4OID, INT8OID, XID8OID};
+	Datum		values[3];
 	int			rc;
 	uint64		i;
 	int64		highest = last_position;
@@ -50,14 +67,16 @@ number_events(int64 last_position, int max_count)
 				  "  SELECT ctid AS row_id,"
 				  "         row_number() OVER (ORDER BY append_xid, append_ordinal) AS n"
 				  "    FROM cqrs.events WHERE global_position IS NULL"
+				  "     AND append_xid >= $3"
 				  "   ORDER BY append_xid, append_ordinal LIMIT $1)"
 				  " UPDATE cqrs.events e SET global_position = $2 + b.n"
 				  "   FROM batch b"
 				  "  WHERE e.ctid = b.row_id AND e.global_position IS NULL"
 				  " RETURNING e.global_position",
-				  2, argtypes);
+				  3, argtypes);
 	values[0] = Int32GetDatum(max_count);
 	values[1] = Int64GetDatum(last_position);
+	values[2] = horizon;
 
 	cqrs_guard_allow_sequencing(true);
 	PG_TRY();
@@ -90,6 +109,35 @@ number_events(int64 last_position, int max_count)
 }
 
 /*
+ * Is there anything to do?  Events without a position past the horizon, or
+ * a stored last position that differs from the log's (after a restore).
+ * Runs without the lock: a sequencer that gets there first only leaves
+ * the locked step less to do.
+ */
+static bool
+work_visible(void)
+{
+	int			rc;
+	bool		isnull;
+
+	cqrs_spi_plan(&plan_probe,
+				  "SELECT EXISTS (SELECT 1 FROM cqrs.events e"
+				  "                WHERE e.global_position IS NULL"
+				  "                  AND e.append_xid >= s.horizon)"
+				  "    OR s.last_position <> (SELECT coalesce(max(global_position), 0)"
+				  "                             FROM cqrs.events)"
+				  "  FROM cqrs.sequencer_state s",
+				  0, NULL);
+	/* Not read-only: a fresh snapshot that sees this transaction's appends. */
+	rc = SPI_execute_plan(plan_probe, NULL, NULL, false, 1);
+	cqrs_spi_check(rc, SPI_OK_SELECT, "probing for events to number");
+	if (SPI_processed != 1)
+		elog(ERROR, "cqrs.sequencer_state must hold exactly one row");
+	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+									  SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
  * Number at most max_count committed events; returns how many.  Runs in
  * the caller's transaction.
  */
@@ -100,14 +148,22 @@ cqrs_sequence_batch(int max_count)
 	bool		isnull;
 	int64		last_position;
 	int64		stored_position;
+	Datum		horizon;
+	Datum		next_horizon;
 	uint64		numbered;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
+	if (!work_visible())
+	{
+		SPI_finish();
+		return 0;
+	}
+
 	/* The row lock serialises sequencers. */
 	cqrs_spi_plan(&plan_lock_state,
-				  "SELECT last_position FROM cqrs.sequencer_state FOR UPDATE",
+				  "SELECT last_position, horizon FROM cqrs.sequencer_state FOR UPDATE",
 				  0, NULL);
 	rc = SPI_execute_plan(plan_lock_state, NULL, NULL, false, 1);
 	cqrs_spi_check(rc, SPI_OK_SELECT, "locking the sequencer state");
@@ -116,6 +172,21 @@ cqrs_sequence_batch(int max_count)
 	stored_position = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 												  SPI_tuptable->tupdesc, 1,
 												  &isnull));
+	horizon = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2,
+							&isnull);
+
+	/*
+	 * The next horizon: the xmin of a snapshot taken now, after the lock
+	 * and before the numbering statement takes its own (whose xmin can only
+	 * be the same or later).
+	 */
+	cqrs_spi_plan(&plan_horizon,
+				  "SELECT pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())",
+				  0, NULL);
+	rc = SPI_execute_plan(plan_horizon, NULL, NULL, false, 1);
+	cqrs_spi_check(rc, SPI_OK_SELECT, "reading the snapshot horizon");
+	next_horizon = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+								 1, &isnull);
 
 	/*
 	 * The last position is read from the log itself, in a statement whose
@@ -132,19 +203,25 @@ cqrs_sequence_batch(int max_count)
 												SPI_tuptable->tupdesc, 1,
 												&isnull));
 
-	numbered = number_events(last_position, max_count);
+	numbered = number_events(last_position, max_count, horizon);
+
+	/* A batch cut short by its limit leaves events below the new horizon. */
+	if (numbered >= (uint64) max_count)
+		next_horizon = horizon;
 
 	if (numbered > 0 || stored_position != last_position)
 	{
-		Oid			argtypes[1] = {INT8OID};
-		Datum		values[1];
+		Oid			argtypes[2] = {INT8OID, XID8OID};
+		Datum		values[2];
 		char		payload[32];
 
 		values[0] = Int64GetDatum(last_position + (int64) numbered);
+		values[1] = next_horizon;
 		cqrs_spi_plan(&plan_save_state,
 					  "UPDATE cqrs.sequencer_state"
-					  " SET last_position = $1, last_batch_at = pg_catalog.now()",
-					  1, argtypes);
+					  " SET last_position = $1, horizon = $2,"
+					  " last_batch_at = pg_catalog.now()",
+					  2, argtypes);
 		rc = SPI_execute_plan(plan_save_state, values, NULL, false, 0);
 		cqrs_spi_check(rc, SPI_OK_UPDATE, "saving the sequencer state");
 

@@ -6,6 +6,13 @@
  *	  append is folded and stored in the same transaction, so a snapshot
  *	  can never describe events that were rolled back.
  *
+ *	  A big state (a conference's seats with thousands of pending
+ *	  reservations) is not stored every snapshot_every events: a snapshot
+ *	  is stored only once the events since the last one could have paid
+ *	  for it, at SNAPSHOT_BYTES_PER_EVENT each.  Writing snapshots then
+ *	  costs at most that much per event, and a cold load reads one
+ *	  snapshot and no more events than the snapshot is worth.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -18,7 +25,10 @@
 #include "cqrs_conf.h"
 #include "store/aggregate.h"
 #include "store/snapshot.h"
+#include "store/state_cache.h"
 #include "util/spi_plan.h"
+
+#define SNAPSHOT_BYTES_PER_EVENT 256
 
 static SPIPlanPtr plan_insert_snapshot = NULL;
 
@@ -31,6 +41,7 @@ cqrs_snapshot_after_append(const pg_uuid_t *stream_id, int64 old_version,
 	TIMESTAMPTZOID};
 	Datum		values[6];
 	int			rc;
+	Jsonb	   *state;
 
 	if (cqrs_snapshot_every <= 0)
 		return;
@@ -43,9 +54,14 @@ cqrs_snapshot_after_append(const pg_uuid_t *stream_id, int64 old_version,
 	if (fold.version != new_version)
 		elog(ERROR, "snapshot fold reached version " INT64_FORMAT ", expected " INT64_FORMAT,
 			 fold.version, new_version);
-	if (fold.events_applied == 0)
+	if (fold.snapshot_version == fold.version)
+		return;
+	if (fold.snapshot_version >= 0 &&
+		(Size) (fold.version - fold.snapshot_version) * SNAPSHOT_BYTES_PER_EVENT <
+		fold.snapshot_bytes)
 		return;
 
+	state = fold.ops->to_jsonb(fold.state);
 	cqrs_spi_plan(&plan_insert_snapshot,
 				  "INSERT INTO cqrs.snapshots (stream_id, version, stream_type,"
 				  " schema_version, state, max_recorded_at)"
@@ -56,8 +72,9 @@ cqrs_snapshot_after_append(const pg_uuid_t *stream_id, int64 old_version,
 	values[1] = Int64GetDatum(fold.version);
 	values[2] = CStringGetTextDatum(fold.stream_type);
 	values[3] = Int32GetDatum(fold.ops->schema_version);
-	values[4] = JsonbPGetDatum(fold.ops->to_jsonb(fold.state));
+	values[4] = JsonbPGetDatum(state);
 	values[5] = TimestampTzGetDatum(fold.max_recorded_at);
 	rc = SPI_execute_plan(plan_insert_snapshot, values, NULL, false, 0);
 	cqrs_spi_check(rc, SPI_OK_INSERT, "storing a snapshot");
+	cqrs_state_cache_note_snapshot(stream_id, fold.version, VARSIZE(state));
 }
