@@ -112,33 +112,6 @@ SELECT cqrs.drain() >= 7 AS drained_all;
 SELECT last_position, unsequenced_events FROM cqrs.sequencer_status;
 RESET cqrs_conf.sequencer_batch_size;
 
-\echo == a batch cut short by its limit keeps the work-list horizon where it was
--- three transactions, three transaction ids; one event numbered per call
-SELECT cqrs.append(s('h1'), 'SeqTest', NULL, ev('h1'));
-SELECT cqrs.append(s('h2'), 'SeqTest', NULL, ev('h2'));
-SELECT cqrs.append(s('h3'), 'SeqTest', NULL, ev('h3'));
-SELECT horizon AS horizon_before FROM cqrs.sequencer_state \gset
-SELECT cqrs.sequence_events(1);
-SELECT horizon = :'horizon_before'::xid8 AS horizon_kept FROM cqrs.sequencer_state;
-SELECT cqrs.sequence_events(1);
-SELECT cqrs.sequence_events(1);
-SELECT unsequenced_events FROM cqrs.sequencer_status;
-SELECT label FROM log WHERE label LIKE 'h_' ORDER BY pos;
--- a complete batch moves it past every transaction that had ended
-SELECT cqrs.append(s('h4'), 'SeqTest', NULL, ev('h4'));
-SELECT cqrs.sequence_events();
-SELECT horizon > :'horizon_before'::xid8 AS horizon_moved,
-       horizon <= pg_snapshot_xmin(pg_current_snapshot()) AS horizon_not_ahead
-  FROM cqrs.sequencer_state;
-
-\echo == a step with nothing to do writes nothing (no transaction id, no WAL)
-SELECT cqrs.drain() >= 0 AS projections_caught_up;
-BEGIN;
-SELECT cqrs.sequence_events() AS numbered;
-SELECT cqrs.drain() AS drained;
-SELECT pg_current_xact_id_if_assigned() IS NULL AS no_xid;
-COMMIT;
-
 \echo == sequencing inside the appending transaction: undone with it
 BEGIN;
 SELECT cqrs.append(s('own'), 'SeqTest', NULL, evs('own', 2));
@@ -166,6 +139,33 @@ COMMIT PREPARED 'cqrs_store_sequencer_1';
 ROLLBACK PREPARED 'cqrs_store_sequencer_2';
 SELECT cqrs.sequence_events();
 SELECT * FROM log WHERE pos > 35 ORDER BY pos;
+
+\echo == a batch cut short by its limit keeps the work-list horizon where it was
+-- three transactions, three transaction ids; one event numbered per call
+SELECT cqrs.append(s('h1'), 'SeqTest', NULL, ev('h1'));
+SELECT cqrs.append(s('h2'), 'SeqTest', NULL, ev('h2'));
+SELECT cqrs.append(s('h3'), 'SeqTest', NULL, ev('h3'));
+SELECT horizon AS horizon_before FROM cqrs.sequencer_state \gset
+SELECT cqrs.sequence_events(1);
+SELECT horizon = :'horizon_before'::xid8 AS horizon_kept FROM cqrs.sequencer_state;
+SELECT cqrs.sequence_events(1);
+SELECT cqrs.sequence_events(1);
+SELECT unsequenced_events FROM cqrs.sequencer_status;
+SELECT label FROM log WHERE label LIKE 'h_' ORDER BY pos;
+-- a complete batch moves it past every transaction that had ended
+SELECT cqrs.append(s('h4'), 'SeqTest', NULL, ev('h4'));
+SELECT cqrs.sequence_events();
+SELECT horizon > :'horizon_before'::xid8 AS horizon_moved,
+       horizon <= pg_snapshot_xmin(pg_current_snapshot()) AS horizon_not_ahead
+  FROM cqrs.sequencer_state;
+
+\echo == a step with nothing to do writes nothing (no transaction id, no WAL)
+SELECT cqrs.drain() >= 0 AS projections_caught_up;
+BEGIN;
+SELECT cqrs.sequence_events() AS numbered;
+SELECT cqrs.drain() AS drained;
+SELECT pg_current_xact_id_if_assigned() IS NULL AS no_xid;
+COMMIT;
 
 \echo == the whole log: every event has exactly one position, 1..N
 SELECT count(*) FILTER (WHERE global_position IS NULL) AS unsequenced,
