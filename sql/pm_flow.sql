@@ -164,6 +164,19 @@ SELECT t_pm(t_uuid('d4'));
 SELECT t_events(t_uuid('d4'));
 SELECT t_remaining();
 SELECT count(*) AS assignments FROM cqrs.read_stream(cqrs.derived_stream_id('SeatAssignments', t_uuid('d4')));
+-- the read models show it confirmed, paid and priced again: its priced
+-- order (gone at expiry) is back, and the revenue counts it
+SELECT d.state, m.status, p.total = m.total_amount AS priced_total,
+       p.reservation_expiration IS NULL AS completed, p.assignments_id IS NOT NULL AS assignments,
+       (SELECT count(*) FROM conference.priced_order_lines l WHERE l.order_id = d.order_id) AS lines
+  FROM conference.draft_orders d
+  LEFT JOIN conference.priced_orders p ON p.order_id = d.order_id
+  LEFT JOIN conference.management_orders m ON m.order_id = d.order_id
+ WHERE d.order_id = t_uuid('d4');
+SELECT s.sold, s.revenue,
+       (SELECT sum(l.line_total) FROM conference.priced_order_lines l
+         WHERE l.order_id = t_uuid('d4') AND l.seat_type = s.seat_type_id) AS d4_revenue
+  FROM conference.sales_summary s WHERE s.seat_type_id = t_uuid('a1');
 
 -- 8. Payment after expiry, the seats are gone: the order needs attention,
 -- and the partial re-reservation is given back.

@@ -158,6 +158,11 @@ SELECT order_id, assignments_id = :'sa1' AS assignments, access_code, registrant
 SELECT order_id, position, seat_type = :st_a AS is_a, first_name, last_name, email
   FROM conference.management_order_seats ORDER BY order_id, position;
 SELECT order_id, status FROM conference.management_orders_expired ORDER BY order_id;
+-- expired orders leave priced_orders (the reference deletes them) and are kept aside
+SELECT order_id, total, is_free_of_charge, version FROM conference.priced_orders_expired
+ ORDER BY order_id;
+SELECT order_id, position, description, line_total FROM conference.priced_order_lines_expired
+ ORDER BY order_id, position;
 
 -- Re-delivery of every event to every handler: nothing changes
 CREATE TEMP TABLE snap AS
@@ -168,7 +173,9 @@ UNION ALL SELECT 'lines', to_jsonb(x) FROM conference.priced_order_lines x
 UNION ALL SELECT 'seats', to_jsonb(x) FROM conference.seat_assignments_view x
 UNION ALL SELECT 'mgmt', to_jsonb(x) FROM conference.management_orders x
 UNION ALL SELECT 'mgmt_seats', to_jsonb(x) FROM conference.management_order_seats x
-UNION ALL SELECT 'mgmt_expired', to_jsonb(x) FROM conference.management_orders_expired x;
+UNION ALL SELECT 'mgmt_expired', to_jsonb(x) FROM conference.management_orders_expired x
+UNION ALL SELECT 'priced_expired', to_jsonb(x) FROM conference.priced_orders_expired x
+UNION ALL SELECT 'lines_expired', to_jsonb(x) FROM conference.priced_order_lines_expired x;
 SET search_path = conference, pg_temp;
 SELECT count(*) AS redelivered FROM (
   SELECT conference.project_draft_orders(e), conference.project_priced_orders(e),
@@ -184,7 +191,9 @@ SELECT count(*) AS changed FROM (
     UNION ALL SELECT 'seats', to_jsonb(x) FROM conference.seat_assignments_view x
     UNION ALL SELECT 'mgmt', to_jsonb(x) FROM conference.management_orders x
     UNION ALL SELECT 'mgmt_seats', to_jsonb(x) FROM conference.management_order_seats x
-    UNION ALL SELECT 'mgmt_expired', to_jsonb(x) FROM conference.management_orders_expired x))) d;
+    UNION ALL SELECT 'mgmt_expired', to_jsonb(x) FROM conference.management_orders_expired x
+    UNION ALL SELECT 'priced_expired', to_jsonb(x) FROM conference.priced_orders_expired x
+    UNION ALL SELECT 'lines_expired', to_jsonb(x) FROM conference.priced_order_lines_expired x))) d;
 
 -- A stale Order event (an older version than the row's) is ignored
 SET search_path = conference, pg_temp;
@@ -196,11 +205,44 @@ RESET search_path;
 SELECT state, version FROM conference.draft_orders WHERE order_id = :o1;
 SELECT count(*) AS items FROM conference.draft_order_items WHERE order_id = :o1;
 
--- Order 3's seats are re-acquired and it is confirmed: paid
-SELECT cqrs.append(:o3, 'Order', 4, jsonb_build_array(ev('OrderConfirmed', '{}')));
+-- Order 3's seats are re-acquired and it is confirmed (ConfirmPaidOrder's
+-- event): paid, and priced again with the totals the registrant paid
+SELECT cqrs.append(:o3, 'Order', 4, jsonb_build_array(ev('OrderConfirmed',
+  jsonb_build_object('paymentId', :pay3, 'afterExpiry', true))));
 SELECT cqrs.drain() > 0 AS drained;
 SELECT order_id, registrant_name, total_amount, status FROM conference.management_orders
  ORDER BY order_id;
+SELECT order_id, total, is_free_of_charge, reservation_expiration, version
+  FROM conference.priced_orders ORDER BY order_id;
+SELECT order_id, position, description, unit_price, quantity, line_total
+  FROM conference.priced_order_lines WHERE order_id = :o3 ORDER BY position;
+SELECT order_id, version FROM conference.priced_orders_expired ORDER BY order_id;
+SELECT count(*) AS expired_lines_left FROM conference.priced_order_lines_expired
+ WHERE order_id = :o3;
+-- its seat assignments find the priced order again
+SELECT cqrs.append(cqrs.derived_stream_id('SeatAssignments', :o3), 'SeatAssignments', -1,
+  jsonb_build_array(ev('SeatAssignmentsCreated', jsonb_build_object('orderId', :o3,
+    'seats', jsonb_build_array(jsonb_build_object('position', 0, 'seatType', :st_a))))));
+SELECT cqrs.drain() > 0 AS drained;
+SELECT assignments_id = cqrs.derived_stream_id('SeatAssignments', :o3) AS assignments
+  FROM conference.priced_orders WHERE order_id = :o3;
+-- a re-delivered OrderPlaced or OrderExpired changes nothing
+CREATE TEMP TABLE priced_snap AS
+SELECT to_jsonb(x) AS r FROM conference.priced_orders x
+UNION ALL SELECT to_jsonb(x) FROM conference.priced_order_lines x
+UNION ALL SELECT to_jsonb(x) FROM conference.priced_orders_expired x
+UNION ALL SELECT to_jsonb(x) FROM conference.priced_order_lines_expired x;
+SET search_path = conference, pg_temp;
+SELECT count(*) AS redelivered FROM (
+  SELECT conference.project_priced_orders(e) FROM cqrs.read_all(0, 1000) e
+   WHERE e.event_type IN ('OrderPlaced', 'OrderExpired')) x;
+RESET search_path;
+SELECT count(*) AS changed FROM (
+  (SELECT * FROM priced_snap EXCEPT ALL
+   (SELECT to_jsonb(x) AS r FROM conference.priced_orders x
+    UNION ALL SELECT to_jsonb(x) FROM conference.priced_order_lines x
+    UNION ALL SELECT to_jsonb(x) FROM conference.priced_orders_expired x
+    UNION ALL SELECT to_jsonb(x) FROM conference.priced_order_lines_expired x))) d;
 -- The hypothetical OrderNeedsAttention event marks an order too
 SELECT cqrs.append(:o1, 'Order', 5, jsonb_build_array(ev('OrderNeedsAttention', '{}')));
 SELECT cqrs.drain() > 0 AS drained;

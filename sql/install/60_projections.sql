@@ -25,8 +25,16 @@ CREATE TABLE cqrs.projections (
     -- the read-model tables (in schema_name) that the projection owns;
     -- what cqrs.rebuild_projection rebuilds and cqrs.verify_projection compares
     tables text[],
+    -- optional set-based loader for rebuilds: f(up_to bigint) returns
+    -- bigint fills the projection's (empty) tables, under the same
+    -- search_path as the handler, with the state the handler would have
+    -- after every sequenced event at positions <= up_to, and returns the
+    -- position it loaded up to (<= up_to; the handler goes on from there)
+    bulk_loader regprocedure,
     -- set on the shadow row of a rebuild in progress: the projection it rebuilds
     rebuild_of text,
+    -- on a shadow row: the position its bulk loader reached (NULL: none ran)
+    bulk_position bigint,
     last_rebuilt_at timestamptz,
     -- one of the extension's own read models (registered by its install
     -- script, not dumped: see below)
@@ -49,7 +57,8 @@ CREATE FUNCTION cqrs.register_projection(name text, handler regprocedure,
                                          event_types text[] DEFAULT NULL,
                                          from_position bigint DEFAULT 0,
                                          schema_name name DEFAULT NULL,
-                                         tables text[] DEFAULT NULL)
+                                         tables text[] DEFAULT NULL,
+                                         bulk_loader regprocedure DEFAULT NULL)
     RETURNS void
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
@@ -68,19 +77,39 @@ BEGIN
     IF tables IS NOT NULL AND schema_name IS NULL THEN
         RAISE EXCEPTION 'a projection with tables needs schema_name' USING ERRCODE = '22023';
     END IF;
+    IF bulk_loader IS NOT NULL THEN
+        IF tables IS NULL THEN
+            RAISE EXCEPTION 'a projection with a bulk loader needs schema_name and tables'
+                USING ERRCODE = '22023';
+        END IF;
+        SELECT * INTO h FROM pg_proc WHERE oid = bulk_loader;
+        IF h.pronargs <> 1 OR h.proargtypes[0] <> 'bigint'::regtype
+           OR h.prorettype <> 'bigint'::regtype OR h.proretset THEN
+            RAISE EXCEPTION 'bulk loader % must take one argument of type bigint and return bigint',
+                            bulk_loader
+                USING ERRCODE = '42P13';
+        END IF;
+        IF EXISTS (SELECT 1 FROM unnest(h.proconfig) c WHERE c LIKE 'search\_path=%') THEN
+            RAISE EXCEPTION 'bulk loader % must not set its own search_path', bulk_loader
+                USING ERRCODE = '42P13',
+                      HINT = 'A rebuild points it at the shadow tables through search_path, as it does the handler.';
+        END IF;
+    END IF;
     INSERT INTO cqrs.projections AS p (name, handler, event_types, position,
-                                       schema_name, tables)
+                                       schema_name, tables, bulk_loader)
     VALUES (register_projection.name, register_projection.handler,
             register_projection.event_types, coalesce(from_position, 0),
-            register_projection.schema_name, register_projection.tables)
+            register_projection.schema_name, register_projection.tables,
+            register_projection.bulk_loader)
     ON CONFLICT ON CONSTRAINT projections_pkey DO UPDATE
        SET handler = excluded.handler, event_types = excluded.event_types,
-           schema_name = excluded.schema_name, tables = excluded.tables;
+           schema_name = excluded.schema_name, tables = excluded.tables,
+           bulk_loader = excluded.bulk_loader;
 END
 $$;
 
-COMMENT ON FUNCTION cqrs.register_projection(text, regprocedure, text[], bigint, name, text[]) IS
-    'Register (or update) a projection: handler(cqrs.event) is called once per event of the listed types, in global order (with search_path = schema_name when given)';
+COMMENT ON FUNCTION cqrs.register_projection(text, regprocedure, text[], bigint, name, text[], regprocedure) IS
+    'Register (or update) a projection: handler(cqrs.event) is called once per event of the listed types, in global order (with search_path = schema_name when given); bulk_loader(up_to bigint) is an optional set-based loader for rebuilds';
 
 -- Resume a projection that a poison event stopped (after fixing the
 -- handler or its data), or one stopped by hand.
@@ -144,7 +173,9 @@ SELECT p.name,
        END AS rebuild_percent,
        p.last_rebuilt_at,
        p.schema_name,
-       p.tables
+       p.tables,
+       p.bulk_loader,
+       p.bulk_position
   FROM cqrs.projections p CROSS JOIN cqrs.sequencer_state s;
 
 COMMENT ON VIEW cqrs.projection_status IS
@@ -210,7 +241,7 @@ $$;
 COMMENT ON FUNCTION cqrs.wait_for_projections(interval) IS
     'Wait until every projection has applied every event committed before the call; false on timeout or when a projection has failed';
 
-REVOKE ALL ON FUNCTION cqrs.register_projection(text, regprocedure, text[], bigint, name, text[]),
+REVOKE ALL ON FUNCTION cqrs.register_projection(text, regprocedure, text[], bigint, name, text[], regprocedure),
     cqrs.run_projection(text, integer, bigint),
     cqrs.resume_projection(text), cqrs.stop_projection(text),
     cqrs.run_projections(integer) FROM PUBLIC;

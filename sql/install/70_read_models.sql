@@ -337,8 +337,29 @@ CREATE TABLE conference.priced_order_seat_types (
     name text
 );
 
+-- Priced orders of expired orders (the reference deletes them from
+-- PricedOrders); kept aside with their lines so that an order confirmed
+-- after it expired (a payment completed late and the process manager got
+-- the seats again: design.md section 6) is priced again, with the totals
+-- the registrant paid.
+CREATE TABLE conference.priced_orders_expired (
+    LIKE conference.priced_orders,
+    PRIMARY KEY (order_id)
+);
+
+CREATE TABLE conference.priced_order_lines_expired (
+    LIKE conference.priced_order_lines,
+    PRIMARY KEY (order_id, position)
+);
+
 COMMENT ON TABLE conference.priced_orders IS
-    'Read model (projection priced_orders): the order''s totals; deleted when the order expires; reservation_expiration NULL once confirmed';
+    'Read model (projection priced_orders): the order''s totals; moved to priced_orders_expired when the order expires, back when it is confirmed after all; reservation_expiration NULL once confirmed';
+COMMENT ON COLUMN conference.priced_orders_expired.version IS
+    'Version of the OrderExpired event that moved the priced order here';
+COMMENT ON TABLE conference.priced_orders_expired IS
+    'Read model (projection priced_orders): priced orders of expired orders, out of priced_orders';
+COMMENT ON TABLE conference.priced_order_lines_expired IS
+    'Read model (projection priced_orders): the lines of priced_orders_expired';
 COMMENT ON TABLE conference.priced_order_lines IS
     'Read model (projection priced_orders): priced lines of an order, position 0..n-1 as priced';
 COMMENT ON TABLE conference.priced_order_seat_types IS
@@ -354,8 +375,9 @@ BEGIN
     CASE e.event_type
     WHEN 'OrderPlaced' THEN
         INSERT INTO priced_orders (order_id, conference_id, reservation_expiration, version)
-        VALUES (e.stream_id, (d->>'conferenceId')::uuid,
-                (d->>'reservationAutoExpiration')::timestamptz, e.version)
+        SELECT e.stream_id, (d->>'conferenceId')::uuid,
+               (d->>'reservationAutoExpiration')::timestamptz, e.version
+         WHERE NOT EXISTS (SELECT 1 FROM priced_orders_expired x WHERE x.order_id = e.stream_id)
         ON CONFLICT (order_id) DO NOTHING;
     WHEN 'OrderTotalsCalculated' THEN
         UPDATE priced_orders
@@ -375,11 +397,28 @@ BEGIN
                      ON st.seat_type_id = (l.x->>'seatType')::uuid;
         END IF;
     WHEN 'OrderConfirmed', 'OrderPaymentConfirmed' THEN
+        -- an order confirmed after it expired (payment after expiry, seats
+        -- re-acquired) is priced again: its priced order comes back
+        PERFORM conference.rm_unexpire_priced_order(e.stream_id, e.version);
         UPDATE priced_orders SET reservation_expiration = NULL, version = e.version
          WHERE order_id = e.stream_id AND version < e.version;
     WHEN 'OrderExpired' THEN
-        DELETE FROM priced_orders WHERE order_id = e.stream_id;
-        DELETE FROM priced_order_lines WHERE order_id = e.stream_id;
+        -- out of priced_orders (the reference deletes it), kept aside
+        WITH gone AS (
+            DELETE FROM priced_orders
+             WHERE order_id = e.stream_id AND version < e.version
+            RETURNING *)
+        INSERT INTO priced_orders_expired
+        SELECT order_id, conference_id, assignments_id, total, is_free_of_charge,
+               reservation_expiration, e.version
+          FROM gone
+        ON CONFLICT (order_id) DO NOTHING;
+        IF FOUND THEN
+            WITH gone AS (
+                DELETE FROM priced_order_lines WHERE order_id = e.stream_id RETURNING *)
+            INSERT INTO priced_order_lines_expired SELECT * FROM gone
+            ON CONFLICT (order_id, position) DO NOTHING;
+        END IF;
     WHEN 'SeatAssignmentsCreated' THEN
         -- no version check, as in the reference (another stream)
         UPDATE priced_orders SET assignments_id = e.stream_id
@@ -391,6 +430,31 @@ BEGIN
     ELSE
         NULL;
     END CASE;
+END
+$$;
+
+-- Move an expired priced order and its lines back into priced_orders (only
+-- when it expired at a version older than version).  Names its tables
+-- unqualified: it runs under the projection's search_path.
+CREATE FUNCTION conference.rm_unexpire_priced_order(p_order_id uuid, p_version bigint)
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    AS $$
+BEGIN
+    WITH back AS (
+        DELETE FROM priced_orders_expired x
+         WHERE x.order_id = p_order_id AND x.version < p_version
+        RETURNING *)
+    INSERT INTO priced_orders
+    SELECT * FROM back
+    ON CONFLICT ON CONSTRAINT priced_orders_pkey DO NOTHING;
+    IF FOUND THEN
+        WITH back AS (
+            DELETE FROM priced_order_lines_expired WHERE order_id = p_order_id RETURNING *)
+        INSERT INTO priced_order_lines
+        SELECT * FROM back
+        ON CONFLICT ON CONSTRAINT priced_order_lines_pkey DO NOTHING;
+    END IF;
 END
 $$;
 
@@ -651,7 +715,8 @@ VALUES
   ('priced_orders', 'conference.project_priced_orders(cqrs.event)',
    ARRAY['OrderPlaced', 'OrderTotalsCalculated', 'OrderConfirmed', 'OrderPaymentConfirmed',
          'OrderExpired', 'SeatAssignmentsCreated', 'SeatCreated', 'SeatUpdated'],
-   'conference', ARRAY['priced_orders', 'priced_order_lines', 'priced_order_seat_types'], true),
+   'conference', ARRAY['priced_orders', 'priced_order_lines', 'priced_order_seat_types',
+                       'priced_orders_expired', 'priced_order_lines_expired'], true),
   ('seat_assignments_view', 'conference.project_seat_assignments(cqrs.event)',
    ARRAY['SeatAssignmentsCreated', 'SeatAssigned', 'SeatAssignmentUpdated', 'SeatUnassigned',
          'SeatCreated', 'SeatUpdated'],
@@ -669,4 +734,5 @@ REVOKE ALL ON FUNCTION conference.project_conference_view(cqrs.event),
     conference.project_priced_orders(cqrs.event),
     conference.project_seat_assignments(cqrs.event),
     conference.project_management_orders(cqrs.event),
-    conference.rm_unexpire_management_order(uuid, bigint) FROM PUBLIC;
+    conference.rm_unexpire_management_order(uuid, bigint),
+    conference.rm_unexpire_priced_order(uuid, bigint) FROM PUBLIC;

@@ -1,9 +1,12 @@
 -- Zero-downtime rebuilds and verification of projections that declare their
 -- tables (cqrs.projections.schema_name / tables).  See docs/read-models.md.
 --
--- A rebuild replays the log with the projection's own handler into fresh
--- copies of its tables in a shadow schema (the runner sets search_path to
--- it), while readers keep reading the live tables.  When the copy has
+-- A rebuild fills fresh copies of the projection's tables in a shadow
+-- schema, while readers keep reading the live tables: the projection's
+-- set-based bulk loader (cqrs.projections.bulk_loader, if it has one)
+-- loads the log up to the sequencer's position in a few statements, then
+-- its own handler replays the rest (the runner sets search_path to the
+-- shadow schema for both).  When the copy has
 -- caught up, one short transaction locks the live projection, applies the
 -- last few events to the copy, moves the live tables out and the copies in
 -- (ALTER TABLE ... SET SCHEMA), re-points the views that read them
@@ -92,17 +95,28 @@ BEGIN
     -- Views reading the live tables: their definitions, schema-qualified
     -- (this function's search_path is pg_catalog), to re-create them over
     -- the new tables.  Views over those views keep working unchanged.
-    FOR v IN SELECT DISTINCT c.oid::regclass::text AS name, c.relkind,
+    -- (a temporary view of this session is re-created as pg_temp.name; one
+    -- of another session cannot be, and stops the swap)
+    FOR v IN SELECT DISTINCT
+                    CASE WHEN c.relpersistence <> 't' THEN format('%I.%I', n.nspname, c.relname)
+                         WHEN n.oid = pg_my_temp_schema() THEN format('pg_temp.%I', c.relname)
+                    END AS name,
+                    c.oid::regclass::text AS display, c.relkind,
                     pg_get_viewdef(c.oid) AS def
                FROM pg_depend d
                JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
                JOIN pg_class c ON c.oid = r.ev_class
+               JOIN pg_namespace n ON n.oid = c.relnamespace
               WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = ANY (old_oids)
                 AND c.oid <> ALL (old_oids)
-              ORDER BY 1 LOOP
+              ORDER BY 2 LOOP
         IF v.relkind <> 'v' THEN
-            RAISE EXCEPTION 'cannot swap the tables of a rebuild: % reads them and is not a plain view', v.name
+            RAISE EXCEPTION 'cannot swap the tables of a rebuild: % reads them and is not a plain view', v.display
                 USING ERRCODE = '55000';
+        END IF;
+        IF v.name IS NULL THEN
+            RAISE EXCEPTION 'cannot swap the tables of a rebuild: the temporary view % of another session reads them', v.display
+                USING ERRCODE = '55006';
         END IF;
         views := views || v.name;
         defs := defs || v.def;
@@ -163,6 +177,75 @@ BEGIN
     EXECUTE format('DROP SCHEMA %I', shadow);
 END
 $$;
+
+-- Fill a new shadow copy (at position 0) with the live projection's bulk
+-- loader, for the sequenced events at positions <= up_to, and move the
+-- shadow's checkpoint to where the loader got; the handler replays the
+-- rest.  Returns the number of events of the projection's types loaded (0
+-- when the projection has no bulk loader).  A loader that fails leaves the
+-- copy empty, with a warning: the handler then replays everything (and
+-- stops at a poison event, with its position).
+CREATE FUNCTION cqrs.bulk_load_shadow(shadow_name text, up_to bigint)
+    RETURNS bigint
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    sh cqrs.projections;
+    live cqrs.projections;
+    loader text;
+    reached bigint;
+    n bigint;
+BEGIN
+    SELECT * INTO sh FROM cqrs.projections
+     WHERE name = shadow_name AND rebuild_of IS NOT NULL FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no rebuild or verification named "%" is in progress', shadow_name
+            USING ERRCODE = '42704';
+    END IF;
+    SELECT * INTO live FROM cqrs.projections WHERE name = sh.rebuild_of;
+    IF live.bulk_loader IS NULL OR up_to IS NULL OR up_to <= 0 THEN
+        RETURN 0;
+    END IF;
+    IF sh.position <> 0 THEN
+        RAISE EXCEPTION 'the copy "%" is at position %: a bulk load needs an empty copy',
+                        shadow_name, sh.position
+            USING ERRCODE = '55000';
+    END IF;
+    -- the name as this search_path shows it (schema-qualified)
+    loader := live.bulk_loader::oid::regproc::text;
+    BEGIN
+        -- the loader names its tables unqualified, as the handler does;
+        -- its sorts and hashes get room (local to this transaction)
+        PERFORM set_config('search_path', format('%I, pg_temp', sh.schema_name), true);
+        IF pg_size_bytes(current_setting('work_mem')) < pg_size_bytes('64MB') THEN
+            PERFORM set_config('work_mem', '64MB', true);
+        END IF;
+        EXECUTE format('SELECT %s($1)', loader) INTO reached USING up_to;
+        PERFORM set_config('search_path', 'pg_catalog, pg_temp', true);
+        IF reached IS NULL OR reached < 0 OR reached > up_to THEN
+            RAISE EXCEPTION 'bulk loader % returned %, not a position from 0 to %',
+                            loader, coalesce(reached::text, 'NULL'), up_to
+                USING ERRCODE = '22003';
+        END IF;
+    EXCEPTION WHEN OTHERS THEN
+        -- the subtransaction's rows and settings are gone
+        RAISE WARNING 'bulk loader of projection "%" failed: %', live.name, SQLERRM
+            USING DETAIL = format('SQLSTATE %s.  The handler replays the log instead.', SQLSTATE);
+        RETURN 0;
+    END;
+    SELECT count(*) INTO n FROM cqrs.events e
+     WHERE e.global_position BETWEEN 1 AND reached
+       AND (sh.event_types IS NULL OR e.event_type = ANY (sh.event_types));
+    UPDATE cqrs.projections
+       SET position = reached, applied_events = n, bulk_position = reached, updated_at = now()
+     WHERE name = shadow_name;
+    RETURN n;
+END
+$$;
+
+COMMENT ON FUNCTION cqrs.bulk_load_shadow(text, bigint) IS
+    'Internal: fill a rebuild''s or verification''s empty copy with the projection''s bulk loader up to a position';
 
 -- Swap a rebuild in once its shadow projection has caught up: under the
 -- live projection's row lock, apply the last events to the copy, swap the
@@ -248,12 +331,17 @@ COMMENT ON FUNCTION cqrs.finish_rebuild(text, boolean) IS
     'Internal: swap a caught-up rebuild in (called by the runner, and by cqrs.rebuild_projection)';
 
 -- Rebuild a projection's read model from the log while readers keep
--- reading the old one, then swap.  wait = true: in the caller's
--- transaction, returning the number of events replayed.  wait = false:
--- only starts it; the worker (or cqrs.drain) replays in committed batches,
--- visible in cqrs.projection_status as '<name>:rebuild' (state
--- 'rebuilding', rebuild_percent), and swaps when it has caught up.
-CREATE FUNCTION cqrs.rebuild_projection(name text, wait boolean DEFAULT true)
+-- reading the old one, then swap.  With bulk (the default) and a bulk
+-- loader, the copy is first loaded set-based up to the sequencer's
+-- position, in the caller's transaction.  wait = true: everything in the
+-- caller's transaction, returning the number of events applied.  wait =
+-- false: returns after the bulk load (the number of events it loaded); the
+-- worker (or cqrs.drain) replays the rest with the handler in committed
+-- batches, visible in cqrs.projection_status as '<name>:rebuild' (state
+-- 'rebuilding', rebuild_percent, bulk_position), and swaps when it has
+-- caught up.
+CREATE FUNCTION cqrs.rebuild_projection(name text, wait boolean DEFAULT true,
+                                        bulk boolean DEFAULT true)
     RETURNS bigint
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
@@ -268,8 +356,12 @@ BEGIN
         RAISE EXCEPTION 'name must not be null' USING ERRCODE = '23502';
     END IF;
     shadow_name := cqrs.create_shadow_projection(name, 'rebuild');
-    IF NOT wait THEN
-        RETURN 0;
+    IF coalesce(bulk, true) THEN
+        total := cqrs.bulk_load_shadow(shadow_name,
+                                       (SELECT s.last_position FROM cqrs.sequencer_state s));
+    END IF;
+    IF NOT coalesce(wait, true) THEN
+        RETURN total;
     END IF;
     LOOP
         n := cqrs.run_projection(shadow_name, 50000);
@@ -290,8 +382,8 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION cqrs.rebuild_projection(text, boolean) IS
-    'Rebuild a projection''s tables from the log into a shadow copy while readers read the live ones, then swap them in one short step';
+COMMENT ON FUNCTION cqrs.rebuild_projection(text, boolean, boolean) IS
+    'Rebuild a projection''s tables from the log into a shadow copy (set-based bulk load, then the handler) while readers read the live ones, then swap them in one short step';
 
 -- Stop a rebuild that runs in the background and drop its copy.
 CREATE FUNCTION cqrs.cancel_rebuild(name text)
@@ -316,11 +408,14 @@ $$;
 
 -- Compare the live read model with a fresh rebuild made in the caller's
 -- transaction (never visible to anyone else), replayed to the live
--- projection's checkpoint.  The live projection pauses only for the
+-- projection's checkpoint: with bulk (the default), by the projection's
+-- set-based bulk loader, then the handler for the events that arrived
+-- meanwhile, so the live model (built event by event) is checked against
+-- an independent derivation; without, by the handler alone.  The live projection pauses only for the
 -- comparison itself.  Returns one row per difference: the table, whether
 -- the row is 'missing' from the live table (the rebuild has it) or
 -- 'unexpected' there (the rebuild does not), and the row.  No rows: equal.
-CREATE FUNCTION cqrs.verify_projection(name text)
+CREATE FUNCTION cqrs.verify_projection(name text, bulk boolean DEFAULT true)
     RETURNS TABLE (table_name text, difference text, row_data jsonb)
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER
     SET client_min_messages = warning
@@ -337,6 +432,9 @@ BEGIN
     END IF;
     shadow_name := cqrs.create_shadow_projection(name, 'verify');
     SELECT * INTO live FROM cqrs.projections p WHERE p.name = verify_projection.name;
+    IF coalesce(bulk, true) THEN
+        PERFORM cqrs.bulk_load_shadow(shadow_name, live.position);
+    END IF;
     -- replay to the live checkpoint without holding it up ...
     LOOP
         EXIT WHEN cqrs.run_projection(shadow_name, 50000, live.position) = 0;
@@ -375,13 +473,14 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION cqrs.verify_projection(text) IS
+COMMENT ON FUNCTION cqrs.verify_projection(text, boolean) IS
     'Compare a projection''s live tables with a fresh rebuild from the log; one row per difference (none: equal)';
 
 REVOKE ALL ON FUNCTION cqrs.shadow_schema(text, text),
     cqrs.create_shadow_projection(text, text),
     cqrs.swap_shadow_tables(name, name, text[]),
+    cqrs.bulk_load_shadow(text, bigint),
     cqrs.finish_rebuild(text, boolean),
-    cqrs.rebuild_projection(text, boolean),
+    cqrs.rebuild_projection(text, boolean, boolean),
     cqrs.cancel_rebuild(text),
-    cqrs.verify_projection(text) FROM PUBLIC;
+    cqrs.verify_projection(text, boolean) FROM PUBLIC;
