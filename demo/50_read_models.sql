@@ -22,6 +22,10 @@ SELECT d.state,
 SELECT seat_type_name, price, quota, reserved, sold, available, revenue
   FROM conference.sales_summary WHERE conference_id = demo.conference_id() ORDER BY price DESC;
 
+-- Orders per day of placement (analysts' view).
+SELECT day, orders_placed, orders_confirmed, orders_expired, orders_open, seats_sold, revenue
+  FROM conference.orders_per_day WHERE conference_id = demo.conference_id() ORDER BY day;
+
 -- Orders & Attendees page of the business customer, by status.
 SELECT status, count(*) AS orders, sum(total_amount) AS total_amount
   FROM conference.management_orders WHERE conference_id = demo.conference_id()

@@ -31,7 +31,7 @@ SELECT p.name AS projection,
 -- the first differences, if any
 SELECT count(*) > 0 AS any_difference FROM verification WHERE difference IS NOT NULL \gset
 \if :any_difference
-    SELECT name, table_name, difference, left(row_data::text, 120) AS row_data
+    SELECT name, table_name, difference, row_data
       FROM verification WHERE difference IS NOT NULL ORDER BY name, table_name LIMIT 20;
 \endif
 
@@ -81,6 +81,15 @@ UNION ALL
 SELECT 'orders', 'registrants who finished their visit', (SELECT registrants::text FROM demo.scenario),
        (SELECT count(*)::text FROM demo.registrants)
 UNION ALL
+SELECT 'orders', 'orders_per_day: placed, confirmed, expired, open, seats sold',
+       (SELECT format('%s, %s, %s, 0, %s', count(*), count(*) FILTER (WHERE outcome IN ('paid', 'free')),
+                      count(*) FILTER (WHERE outcome NOT IN ('paid', 'free')),
+                      (SELECT sum(sold) FROM seat_facts))
+          FROM demo.registrants),
+       (SELECT format('%s, %s, %s, %s, %s', sum(orders_placed), sum(orders_confirmed),
+                      sum(orders_expired), sum(orders_open), sum(seats_sold))
+          FROM conference.orders_per_day WHERE conference_id = demo.conference_id())
+UNION ALL
 SELECT 'orders', 'orders still open after expiry', '0',
        (SELECT count(*)::text FROM conference.draft_orders
          WHERE conference_id = demo.conference_id() AND state NOT IN ('confirmed', 'expired'))
@@ -122,6 +131,11 @@ SELECT 'money', 'revenue = paid orders of the business customer',
        (SELECT sum(total_amount)::text FROM conference.management_orders
          WHERE conference_id = demo.conference_id() AND status = 'paid'),
        (SELECT sum(revenue)::text FROM seat_facts)
+UNION ALL
+SELECT 'money', 'revenue = orders_per_day revenue',
+       (SELECT sum(revenue)::text FROM seat_facts),
+       (SELECT sum(revenue)::text FROM conference.orders_per_day
+         WHERE conference_id = demo.conference_id())
 UNION ALL
 SELECT 'money', 'completed payments = paying registrants',
        (SELECT count(*)::text FROM demo.registrants WHERE outcome = 'paid'),

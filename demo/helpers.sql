@@ -185,16 +185,18 @@ $$;
 -- read models: the conference's orders (placed, waiting for the worker's
 -- reservation, then by what the reservation gave them: all the seats asked
 -- for, some, none), confirmed and expired orders, completed payments, seats
--- named, seats left, the largest projection lag, the commands due.
+-- named, seats left, the largest projection lag, the reservation round trip
+-- through the worker, the commands due.
 CREATE FUNCTION demo.progress_format() RETURNS text
     LANGUAGE sql IMMUTABLE AS $$
-    SELECT '%5s %6s %7s %8s %4s %4s | %9s %7s | %4s %5s | %7s %8s | %3s %4s'
+    SELECT '%5s %6s %7s %8s %4s %4s | %9s %7s | %4s %5s | %7s %8s | %3s %7s %4s'
 $$;
 
 CREATE FUNCTION demo.progress_header() RETURNS text
     LANGUAGE sql IMMUTABLE AS $$
     SELECT format(demo.progress_format(), 'time', 'placed', 'waiting', 'got: all', 'some', 'none',
-                  'confirmed', 'expired', 'paid', 'named', 'passes', 'workshop', 'lag', 'cmds')
+                  'confirmed', 'expired', 'paid', 'named', 'passes', 'workshop', 'lag',
+                  'resv ms', 'cmds')
 $$;
 
 CREATE FUNCTION demo.progress_line(elapsed text) RETURNS text
@@ -222,7 +224,18 @@ CREATE FUNCTION demo.progress_line(elapsed text) RETURNS text
                max(quantity) FILTER (WHERE id = demo.pass_id()) AS pass_quota,
                max(available_quantity) FILTER (WHERE id = demo.workshop_id()) AS ws_left,
                max(quantity) FILTER (WHERE id = demo.workshop_id()) AS ws_quota
-          FROM conference.seat_type_view WHERE conference_id = demo.conference_id())
+          FROM conference.seat_type_view WHERE conference_id = demo.conference_id()),
+    -- the reservation round trip through the worker, for the orders answered
+    -- in the last second: OrderPlaced to OrderReservationCompleted or
+    -- OrderPartiallyReserved, from the events' recorded_at (the start times
+    -- of their transactions)
+    r AS (
+        SELECT round(avg(extract(epoch FROM a.recorded_at - p.recorded_at)) * 1000) AS ms
+          FROM cqrs.events a
+          JOIN cqrs.events p ON p.stream_id = a.stream_id AND p.version = 0
+         WHERE a.event_type IN ('OrderReservationCompleted', 'OrderPartiallyReserved')
+           AND a.recorded_at > now() - interval '1 s'
+           AND p.event_type = 'OrderPlaced')
     SELECT format(demo.progress_format(),
                   elapsed, o.placed, o.waiting, o.got_all, o.got_some, o.got_none,
                   o.confirmed, o.expired,
@@ -232,9 +245,10 @@ CREATE FUNCTION demo.progress_line(elapsed text) RETURNS text
                     WHERE d.conference_id = demo.conference_id() AND a.email IS NOT NULL),
                   s.pass_left || '/' || s.pass_quota, s.ws_left || '/' || s.ws_quota,
                   (SELECT max(lag_events) FROM cqrs.projection_status WHERE rebuild_of IS NULL),
+                  coalesce(r.ms::text, '-'),
                   (SELECT count(*) FROM cqrs.commands
                     WHERE status = 'pending' AND (due_at IS NULL OR due_at <= now())))
-      FROM o, s
+      FROM o, s, r
 $$;
 
 -- True when the worker has nothing left to do now: every committed event

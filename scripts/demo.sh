@@ -57,7 +57,6 @@ cleanup() {
         echo
         echo "!! demo FAILED (exit status $rc); last server log lines:"
         tail -n 15 "$dir/server.log" 2>/dev/null || true
-        [ -f "$dir/pgbench.log" ] && { echo "!! pgbench output:"; tail -n 15 "$dir/pgbench.log"; }
     fi
     as_pg pg_ctl -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
     rm -rf "$dir"
@@ -78,7 +77,7 @@ cqrs_conf.database = 'postgres'
 port = $port
 listen_addresses = ''
 unix_socket_directories = '$dir'
-max_connections = 50
+max_connections = $(( clients + 20 ))
 CONF
 as_pg pg_ctl -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
 query "CREATE EXTENSION cqrs_conf"
@@ -113,10 +112,11 @@ Each pgbench transaction is one registrant's visit, one SQL transaction per step
      or, for a zero-cost order, ConfirmOrder
   -> (worker: ConfirmOrder, CommitSeatReservation, CreateSeatAssignments) -> wait -> AssignSeat per seat
 The registrants wait for the worker by polling the read models, then cqrs.wait_for_projections();
-nobody calls cqrs.drain().  Each second, from the read models: orders placed, waiting for their
-reservation, and what it gave them (all the seats asked for, some, none); orders confirmed and
-expired; completed payments; seats named; seats left of the quota; the largest projection lag in
-events (cqrs.projection_status); commands waiting for the worker.
+nobody calls cqrs.drain().  Each second, from the read models and the log: orders placed, waiting
+for their reservation, and what it gave them (all the seats asked for, some, none); orders confirmed
+and expired; completed payments; seats named; seats left of the quota; the largest projection lag in
+events (cqrs.projection_status); the average OrderPlaced -> reservation answer time of the orders
+answered in the last second (ms); commands waiting for the worker.
 TEXT
 race_start=$(date +%s)
 as_pg pgbench -n -h "$dir" -p "$port" -c "$clients" -j 2 -t "$visits" \
