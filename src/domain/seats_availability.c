@@ -212,6 +212,7 @@ seats_from_jsonb(Jsonb *snapshot)
 	SeatQuantities seats;
 	JsonbContainer *pending;
 	int			i;
+	int			n;
 
 	domain_get_seats(&snapshot->root, "remainingSeats", &seats);
 	add_all_remaining(s, &seats);
@@ -232,9 +233,11 @@ seats_from_jsonb(Jsonb *snapshot)
 		 * A snapshot lists each reservation once (to_jsonb wrote it from
 		 * the state), so append without a lookup: reading thousands of
 		 * pending reservations stays linear.  The seats were just read
-		 * into fresh memory: keep them.
+		 * into fresh memory: keep them.  (append_pending may move the
+		 * array, so take the index first.)
 		 */
-		s->pending[append_pending(s, &reservation_id)].seats = seats;
+		n = append_pending(s, &reservation_id);
+		s->pending[n].seats = seats;
 	}
 	return s;
 }
