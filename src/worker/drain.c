@@ -20,6 +20,9 @@
 
 PG_FUNCTION_INFO_V1(cqrs_drain);
 
+/* Sequencer + projection rounds in one step (one transaction). */
+#define CQRS_DRAIN_ROUNDS 4
+
 /*
  * Do one bounded unit of work; returns the number of items processed
  * (0 when there was nothing to do).
@@ -28,12 +31,26 @@ int64
 cqrs_drain_step(TimestampTz as_of)
 {
 	int64		done = 0;
+	int			round;
 
-	/* Global order first: everything downstream reads sequenced events. */
-	done += cqrs_sequence_batch(cqrs_sequencer_batch_size);
+	/*
+	 * Global order first: everything downstream reads sequenced events.
+	 * Then the projections, whose effects and checkpoints commit together.
+	 * Reactors among them (the process manager) append new events in this
+	 * transaction; this transaction may number them too (they become
+	 * readable when it commits, with the rest of its batch), so a few
+	 * rounds carry a chain of reactions forward with one commit instead of
+	 * one commit per link.
+	 */
+	for (round = 0; round < CQRS_DRAIN_ROUNDS; round++)
+	{
+		int64		numbered = cqrs_sequence_batch(cqrs_sequencer_batch_size);
 
-	/* Read models: each projection's effects and checkpoint together. */
-	done += cqrs_run_projections(CQRS_PROJECTION_BATCH);
+		if (numbered == 0 && round > 0)
+			break;
+		done += numbered;
+		done += cqrs_run_projections(CQRS_PROJECTION_BATCH);
+	}
 
 	/* Enqueued commands, and scheduled ones due at as_of. */
 	done += cqrs_handle_pending_commands(CQRS_PENDING_COMMAND_BATCH, as_of);
