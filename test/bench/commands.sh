@@ -11,6 +11,8 @@
 #                ours and plain, odd rounds ours first)
 #   --only       comma-separated: register,reserve,steady
 #   --settle-timeout  how long to wait for the worker after a run (default 300)
+#   --keep-timers  do not delete the process manager's expiry timers between
+#                runs (see reset_timers in lib.sh)
 #   --keep       leave the cluster directory behind (stopped)
 #   --no-pin     no CPU pinning of 1-client runs
 #
@@ -51,7 +53,8 @@
 #   Each reserve/steady run uses a fresh conference.
 #
 # Between runs: wait until the worker has settled (every event sequenced and
-# projected, the process manager's commands handled), then CHECKPOINT.
+# projected, the process manager's commands handled), delete the process
+# manager's pending expiry timers (lib.sh, reset_timers), CHECKPOINT.
 # The process manager's expiry timers are moved out of the run
 # (cqrs_conf.pm_expiration_buffer = 6h): otherwise orders of the first runs
 # would expire 29 minutes in, during later runs.
@@ -68,6 +71,7 @@ keep=0
 mode=full
 pin=1
 settle_timeout=300
+keep_timers=0
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) duration=3; rounds=1; mode=quick ;;
@@ -76,8 +80,9 @@ while [ $# -gt 0 ]; do
     --only) only=$2; shift ;;
     --settle-timeout) settle_timeout=$2; shift ;;
     --keep) keep=1 ;;
+    --keep-timers) keep_timers=1 ;;
     --no-pin) pin=0 ;;
-    -h|--help) sed -n '2,60p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,62p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -155,6 +160,7 @@ settle() {
         psql -c "SELECT cqrs.drain()" >/dev/null
     fi
     check_commands
+    reset_timers >/dev/null
 }
 completed() { psql -c "SELECT count(*) FROM cqrs.commands WHERE command_type = 'MarkSeatsAsReserved' AND status = 'accepted'"; }
 
@@ -232,7 +238,7 @@ report() {
     echo "Commit $commit; PostgreSQL $pgver; $(machine_line "$load_start")."
     echo "pgbench -M prepared, $rounds round(s) of ${duration} s per configuration, medians; shared_buffers=$shared_buffers,"
     echo "max_wal_size=8GB, fsync on; background worker connected: $worker (on during every run);"
-    echo "every run on a conference of its own; worker settled + CHECKPOINT before every run;"
+    echo "every run on a conference of its own; before every run: worker settled, $([ "$keep_timers" -eq 1 ] && echo "expiry timers kept" || echo "pending expiry timers deleted"), CHECKPOINT;"
     echo "CPU pinning for 1-client runs: $([ "$pin" -eq 1 ] && echo "pgbench and its backend on CPU 0, every other server process on CPU 1" || echo off). Wall time ${elapsed} s."
     echo
     if [ ${#rows[@]} -gt 0 ]; then
