@@ -488,8 +488,8 @@ cqrs_handle_pending_commands(int max_count, TimestampTz as_of)
 	cqrs_spi_plan(&plan_pending,
 				  "SELECT command_id, command_type, payload FROM cqrs.commands"
 				  " WHERE status = 'pending'"
-				  " AND (due_at IS NULL OR due_at <= $1)"
-				  " ORDER BY due_at NULLS FIRST, seq"
+				  " AND coalesce(due_at, '-infinity'::timestamptz) <= $1"
+				  " ORDER BY coalesce(due_at, '-infinity'::timestamptz), seq"
 				  " LIMIT $2 FOR UPDATE SKIP LOCKED",
 				  2, argtypes);
 	values[0] = TimestampTzGetDatum(as_of);

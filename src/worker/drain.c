@@ -35,9 +35,10 @@ cqrs_drain_step(TimestampTz as_of)
 
 	/*
 	 * Global order first: everything downstream reads sequenced events.
-	 * Then the projections, whose effects and checkpoints commit together.
-	 * Reactors among them (the process manager) append new events in this
-	 * transaction; this transaction may number them too (they become
+	 * Then the projections, whose effects and checkpoints commit together,
+	 * then the enqueued commands and the scheduled ones due at as_of.
+	 * Reactors (the process manager) and commands append new events in
+	 * this transaction; this transaction may number them too (they become
 	 * readable when it commits, with the rest of its batch), so a few
 	 * rounds carry a chain of reactions forward with one commit instead of
 	 * one commit per link.
@@ -45,15 +46,17 @@ cqrs_drain_step(TimestampTz as_of)
 	for (round = 0; round < CQRS_DRAIN_ROUNDS; round++)
 	{
 		int64		numbered = cqrs_sequence_batch(cqrs_sequencer_batch_size);
+		int64		work;
 
 		if (numbered == 0 && round > 0)
 			break;
-		done += numbered;
-		done += cqrs_run_projections(CQRS_PROJECTION_BATCH);
+		work = numbered;
+		work += cqrs_run_projections(CQRS_PROJECTION_BATCH);
+		work += cqrs_handle_pending_commands(CQRS_PENDING_COMMAND_BATCH, as_of);
+		done += work;
+		if (work == 0)
+			break;
 	}
-
-	/* Enqueued commands, and scheduled ones due at as_of. */
-	done += cqrs_handle_pending_commands(CQRS_PENDING_COMMAND_BATCH, as_of);
 
 	return done;
 }
