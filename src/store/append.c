@@ -34,6 +34,9 @@
 #include "util/spi_plan.h"
 #include "util/uuid_util.h"
 
+/* Events this session has appended, ever (the worker's rounds watch it). */
+uint64		cqrs_events_appended = 0;
+
 PG_FUNCTION_INFO_V1(cqrs_append);
 
 /* Batches at least this long go through one INSERT ... SELECT unnest(). */
@@ -353,6 +356,7 @@ cqrs_append_events(const pg_uuid_t *stream_id, text *stream_type,
 
 	cqrs_snapshot_after_append(stream_id, current, current + count);
 	cqrs_wake_worker_at_commit();
+	cqrs_events_appended += count;
 
 	return current + count;
 }

@@ -12,6 +12,8 @@
 #include "store/event_input.h"
 #include "utils/uuid.h"
 
+extern uint64 cqrs_events_appended;
+
 /* Caller must be connected to SPI.  Returns the stream's new version. */
 extern int64 cqrs_append_events(const pg_uuid_t *stream_id, text *stream_type,
 								bool expected_any, int64 expected_version,

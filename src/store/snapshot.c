@@ -31,6 +31,42 @@
 #define SNAPSHOT_BYTES_PER_EVENT 256
 
 static SPIPlanPtr plan_insert_snapshot = NULL;
+static SPIPlanPtr plan_latest_snapshot = NULL;
+
+/*
+ * The latest stored snapshot of the stream, if later than *version: its
+ * version and (at least) its size.
+ */
+static void
+latest_stored_snapshot(const pg_uuid_t *stream_id, int64 *version, Size *bytes)
+{
+	Oid			argtypes[1] = {UUIDOID};
+	Datum		values[1];
+	int			rc;
+	bool		isnull;
+	int64		stored;
+
+	cqrs_spi_plan(&plan_latest_snapshot,
+				  "SELECT version, pg_catalog.pg_column_size(state)"
+				  " FROM cqrs.snapshots WHERE stream_id = $1"
+				  " ORDER BY version DESC LIMIT 1",
+				  1, argtypes);
+	values[0] = UUIDPGetDatum((pg_uuid_t *) stream_id);
+	rc = SPI_execute_plan(plan_latest_snapshot, values, NULL, false, 1);
+	cqrs_spi_check(rc, SPI_OK_SELECT, "reading the latest snapshot");
+	if (SPI_processed != 1)
+		return;
+	stored = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+										 SPI_tuptable->tupdesc, 1, &isnull));
+	if (stored > *version)
+	{
+		Size		stored_bytes = (Size) DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+																	  SPI_tuptable->tupdesc, 2, &isnull));
+
+		*version = stored;
+		*bytes = Max(*bytes, stored_bytes);
+	}
+}
 
 void
 cqrs_snapshot_after_append(const pg_uuid_t *stream_id, int64 old_version,
@@ -56,10 +92,20 @@ cqrs_snapshot_after_append(const pg_uuid_t *stream_id, int64 old_version,
 			 fold.version, new_version);
 	if (fold.snapshot_version == fold.version)
 		return;
-	if (fold.snapshot_version >= 0 &&
-		(Size) (fold.version - fold.snapshot_version) * SNAPSHOT_BYTES_PER_EVENT <
-		fold.snapshot_bytes)
-		return;
+	if (fold.snapshot_version >= 0)
+	{
+		int64		latest = fold.snapshot_version;
+		Size		latest_bytes = fold.snapshot_bytes;
+
+		/*
+		 * Another session may have stored a later snapshot than the one
+		 * this fold started from (a cached state does not see it).
+		 */
+		latest_stored_snapshot(stream_id, &latest, &latest_bytes);
+		if (latest >= fold.version ||
+			(Size) (fold.version - latest) * SNAPSHOT_BYTES_PER_EVENT < latest_bytes)
+			return;
+	}
 
 	state = fold.ops->to_jsonb(fold.state);
 	cqrs_spi_plan(&plan_insert_snapshot,

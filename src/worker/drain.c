@@ -17,6 +17,7 @@
 #include "command/command.h"
 #include "cqrs_conf.h"
 #include "projection/runner.h"
+#include "store/append.h"
 
 PG_FUNCTION_INFO_V1(cqrs_drain);
 
@@ -38,23 +39,25 @@ cqrs_drain_step(TimestampTz as_of)
 	 * Then the projections, whose effects and checkpoints commit together,
 	 * then the enqueued commands and the scheduled ones due at as_of.
 	 * Reactors (the process manager) and commands append new events in
-	 * this transaction; this transaction may number them too (they become
+	 * this transaction; the next round numbers them too (they become
 	 * readable when it commits, with the rest of its batch), so a few
 	 * rounds carry a chain of reactions forward with one commit instead of
 	 * one commit per link.
 	 */
 	for (round = 0; round < CQRS_DRAIN_ROUNDS; round++)
 	{
-		int64		numbered = cqrs_sequence_batch(cqrs_sequencer_batch_size);
-		int64		work;
+		uint64		appended_before = cqrs_events_appended;
 
-		if (numbered == 0 && round > 0)
-			break;
-		work = numbered;
-		work += cqrs_run_projections(CQRS_PROJECTION_BATCH);
-		work += cqrs_handle_pending_commands(CQRS_PENDING_COMMAND_BATCH, as_of);
-		done += work;
-		if (work == 0)
+		done += cqrs_sequence_batch(cqrs_sequencer_batch_size);
+		done += cqrs_run_projections(CQRS_PROJECTION_BATCH);
+		done += cqrs_handle_pending_commands(CQRS_PENDING_COMMAND_BATCH, as_of);
+
+		/*
+		 * Another round only for what this round appended: other sessions'
+		 * new events wait for the next step, so a busy log does not keep
+		 * one transaction going.
+		 */
+		if (cqrs_events_appended == appended_before)
 			break;
 	}
 
