@@ -25,6 +25,7 @@
 #define FOLD_FETCH_SIZE 256
 
 static SPIPlanPtr plan_snapshot = NULL;
+static SPIPlanPtr plan_snapshot_as_of = NULL;
 static SPIPlanPtr plan_tail = NULL;
 
 /* Start from the latest snapshot usable at as_of, if any. */
@@ -35,7 +36,6 @@ start_from_snapshot(const pg_uuid_t *stream_id, const char *expected_type,
 {
 	Oid			argtypes[2] = {UUIDOID, TIMESTAMPTZOID};
 	Datum		values[2];
-	char		nulls[2] = {' ', ' '};
 	int			rc;
 	HeapTuple	tuple;
 	TupleDesc	desc;
@@ -45,18 +45,33 @@ start_from_snapshot(const pg_uuid_t *stream_id, const char *expected_type,
 	MemoryContext old;
 	Jsonb	   *snapshot;
 
-	cqrs_spi_plan(&plan_snapshot,
-				  "SELECT version, stream_type, schema_version, state,"
-				  " max_recorded_at FROM cqrs.snapshots"
-				  " WHERE stream_id = $1"
-				  " AND ($2 IS NULL OR max_recorded_at <= $2)"
-				  " ORDER BY version DESC LIMIT 1",
-				  2, argtypes);
+	/*
+	 * Two plans, so the common case (no as_of) has a condition the
+	 * planner can fix once instead of a "$2 IS NULL OR ..." that forces a
+	 * custom plan per call.
+	 */
 	values[0] = UUIDPGetDatum((pg_uuid_t *) stream_id);
-	values[1] = TimestampTzGetDatum(as_of);
 	if (!has_as_of)
-		nulls[1] = 'n';
-	rc = SPI_execute_plan(plan_snapshot, values, nulls, read_only, 1);
+	{
+		cqrs_spi_plan(&plan_snapshot,
+					  "SELECT version, stream_type, schema_version, state,"
+					  " max_recorded_at FROM cqrs.snapshots"
+					  " WHERE stream_id = $1"
+					  " ORDER BY version DESC LIMIT 1",
+					  1, argtypes);
+		rc = SPI_execute_plan(plan_snapshot, values, NULL, read_only, 1);
+	}
+	else
+	{
+		cqrs_spi_plan(&plan_snapshot_as_of,
+					  "SELECT version, stream_type, schema_version, state,"
+					  " max_recorded_at FROM cqrs.snapshots"
+					  " WHERE stream_id = $1 AND max_recorded_at <= $2"
+					  " ORDER BY version DESC LIMIT 1",
+					  2, argtypes);
+		values[1] = TimestampTzGetDatum(as_of);
+		rc = SPI_execute_plan(plan_snapshot_as_of, values, NULL, read_only, 1);
+	}
 	cqrs_spi_check(rc, SPI_OK_SELECT, "reading a snapshot");
 	if (SPI_processed == 0)
 		return;
