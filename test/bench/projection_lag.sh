@@ -48,7 +48,8 @@
 #     --rate), fresh conferences; after 1 s a probe session (lag_probe.sql,
 #     bench.probe) performs actions one after another for --duration - 2 s,
 #     20 ms apart, and polls until each one is visible in a read model: a
-#     new order (for a conference of its own) in conference.draft_orders, a
+#     new order (for a conference of its own, fresh for each probe phase)
+#     in conference.draft_orders, a
 #     conference update in conference.conference_view.  Latency =
 #     clock_timestamp() in the server at the first poll that sees the row -
 #     clock_timestamp() just after the action's COMMIT returned, polling
@@ -102,15 +103,19 @@ load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 extra_conf="cqrs_conf.pm_expiration_buffer = '6h'
 track_commit_timestamp = on"
 start_cluster projlag
-# conferences: 2 x rounds x nconf for the load, 2 more for the probe
-total_conf=$((2 * rounds * nconf + 2))
+# conferences: 2 x nconf per round for the load, then 2 per round for the
+# probe's orders (a fresh one for each probe phase: the pending set of the
+# probe's conference grows with every probe order, and the process
+# manager's reservation for it runs in the same worker step as the
+# projections), and one whose updates the probe publishes
+total_conf=$((2 * rounds * nconf + 2 * rounds + 1))
 psql -v nconf="$total_conf" -f "$here/commands_setup.sql" >/dev/null
 psql -f "$here/lag_probe.sql" >/dev/null
 wait_worker
 wait_settled 120
 wpid=$(psql -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'cqrs_conf worker' LIMIT 1")
 cp "$here/lag_register.sql" "$work/" && chmod 644 "$work/lag_register.sql"
-probe_conf=$((total_conf - 1)) update_conf=$total_conf
+probe_base=$((2 * rounds * nconf)) update_conf=$total_conf
 echo "cluster $work port $port, worker connected: $worker; $rounds round(s), $duration s per phase, $clients clients, $nconf conferences per phase" >&2
 started=$(date +%s)
 
@@ -259,7 +264,7 @@ for r in $(seq 1 "$rounds"); do
     sampler=$!
     bgpids="$sampler"
     sleep 1
-    psql -c "CALL bench.probe($duration - 2, 20, $probe_conf, $update_conf)"
+    psql -c "CALL bench.probe($duration - 2, 20, $((probe_base + 2 * r - 1)), $update_conf)"
     wait "$pb" || true
     wait "$sampler" || true
     bgpids=
@@ -275,7 +280,7 @@ for r in $(seq 1 "$rounds"); do
 
     # ---------------------------------------------------------- idle
     # The same probe with no load, for reference.
-    psql -c "TRUNCATE bench.probes" -c "CALL bench.probe(4, 20, $probe_conf, $update_conf)"
+    psql -c "TRUNCATE bench.probes" -c "CALL bench.probe(4, 20, $((probe_base + 2 * r)), $update_conf)"
     probe_stats idle "$r"
     settle_sampling "idle$r-catchup"
 done
