@@ -501,7 +501,7 @@ BEGIN
             FOR seat IN
                 SELECT * FROM conference.seat_types s
                  WHERE s.conference_id = NEW.id
-                 ORDER BY s.id
+                 ORDER BY s.name, s.id
             LOOP
                 PERFORM conference.emit(seat.id, 'SeatType', -1, 'SeatCreated',
                                         conference.seat_event_data(seat));
