@@ -6,7 +6,9 @@
 # (see docs/performance.md, "Method").
 #
 # The caller sets: here (test/bench), keep (0/1), pin (0/1), and may set
-# extra_conf (lines appended to postgresql.conf) before start_cluster.
+# extra_conf (lines appended to postgresql.conf) and worker_database (the
+# database the background worker connects to; default the benchmark's, ''
+# for no worker) before start_cluster.
 
 bin=/usr/lib/postgresql/15/bin
 db=bench
@@ -44,7 +46,7 @@ port = $port
 listen_addresses = ''
 unix_socket_directories = '$work'
 shared_preload_libraries = 'cqrs_conf'
-cqrs_conf.database = '$db'
+cqrs_conf.database = '${worker_database-$db}'
 shared_buffers = $shared_buffers
 max_wal_size = 8GB
 checkpoint_timeout = 30min

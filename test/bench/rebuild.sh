@@ -29,7 +29,6 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-bin=/usr/lib/postgresql/15/bin
 orders=25000
 rounds=5
 handler_rounds=1
@@ -49,53 +48,13 @@ while [ $# -gt 0 ]; do
     shift
 done
 
-if [ "$(id -u)" -eq 0 ]; then
-    as_pg() { runuser -u postgres -- "$@"; }
-else
-    as_pg() { "$@"; }
-fi
+. "$here/lib.sh"
 
 # ---------------------------------------------------------------- cluster
-work=$(mktemp -d /tmp/cqrs-bench-rebuild.XXXXXX)
-chmod 755 "$work"
-[ "$(id -u)" -eq 0 ] && chown postgres:postgres "$work"
-data=$work/data
-port=$((50000 + RANDOM % 10000))
-while [ -e "$work/.s.PGSQL.$port" ] || (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; do
-    port=$((port + 1))
-done
-db=bench
-shared_buffers=512MB
-
-cleanup() {
-    as_pg "$bin/pg_ctl" -D "$data" -m immediate -w stop >/dev/null 2>&1 || true
-    if [ "$keep" -eq 1 ]; then
-        echo "cluster left in $work" >&2
-    else
-        rm -rf "$work"
-    fi
-}
-trap cleanup EXIT
-
-as_pg "$bin/initdb" -D "$data" -A trust -U postgres >/dev/null
-cat >>"$data/postgresql.conf" <<CONF
-port = $port
-listen_addresses = ''
-unix_socket_directories = '$work'
-shared_preload_libraries = 'cqrs_conf'
-cqrs_conf.database = ''
-shared_buffers = $shared_buffers
-max_wal_size = 8GB
-checkpoint_timeout = 30min
-max_connections = 20
-CONF
-if ! as_pg "$bin/pg_ctl" -D "$data" -l "$work/server.log" -w start >/dev/null; then
-    tail -20 "$work/server.log" >&2
-    exit 1
-fi
-
-psql() { as_pg "$bin/psql" -h "$work" -p "$port" -U postgres -d "$db" -qAtX -v ON_ERROR_STOP=1 "$@"; }
-as_pg "$bin/createdb" -h "$work" -p "$port" -U postgres "$db"
+# No background worker: rebuilds are measured alone.
+worker_database=''
+pin=0
+start_cluster bench-rebuild
 
 # ---------------------------------------------------------------- the log
 echo "building the log: $orders orders ..." >&2
@@ -166,8 +125,6 @@ events=$(psql -c "SELECT last_position FROM cqrs.sequencer_state")
 echo "log: $events events" >&2
 [ -n "$only" ] || only=$(psql -c "SELECT string_agg(name, ',' ORDER BY name) FROM cqrs.projections WHERE tables IS NOT NULL AND rebuild_of IS NULL")
 psql -c "UPDATE cqrs.projections SET state = 'running' WHERE tables IS NOT NULL" >/dev/null
-
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 
 # Seconds of one statement, client side, committed (psql's \timing).
 timed() {
