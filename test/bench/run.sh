@@ -18,7 +18,6 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-bin=/usr/lib/postgresql/15/bin
 duration=7
 rounds=5
 only=append1,read,bulk,load
@@ -41,63 +40,15 @@ while [ $# -gt 0 ]; do
 done
 want() { [[ ",$only," == *",$1,"* ]]; }
 
-if [ "$(id -u)" -eq 0 ]; then
-    as_pg() { runuser -u postgres -- "$@"; }
-else
-    as_pg() { "$@"; }
-fi
-
 # ---------------------------------------------------------------- cluster
-work=$(mktemp -d /tmp/cqrs-bench.XXXXXX)
-chmod 755 "$work"
-[ "$(id -u)" -eq 0 ] && chown postgres:postgres "$work"
-data=$work/data
-port=$((50000 + RANDOM % 10000))
-while [ -e "$work/.s.PGSQL.$port" ] || (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; do
-    port=$((port + 1))
-done
-db=bench
-shared_buffers=512MB
-
-cleanup() {
-    as_pg "$bin/pg_ctl" -D "$data" -m immediate -w stop >/dev/null 2>&1 || true
-    if [ "$keep" -eq 1 ]; then
-        echo "cluster left in $work" >&2
-    else
-        rm -rf "$work"
-    fi
-}
-trap cleanup EXIT
-
-as_pg "$bin/initdb" -D "$data" -A trust -U postgres >/dev/null
-cat >>"$data/postgresql.conf" <<CONF
-port = $port
-listen_addresses = ''
-unix_socket_directories = '$work'
-shared_preload_libraries = 'cqrs_conf'
-cqrs_conf.database = '$db'
-shared_buffers = $shared_buffers
-max_wal_size = 8GB
-checkpoint_timeout = 30min
-max_connections = 50
-log_autovacuum_min_duration = 0
-CONF
-if ! as_pg "$bin/pg_ctl" -D "$data" -l "$work/server.log" -w start >/dev/null; then
-    tail -20 "$work/server.log" >&2
-    exit 1
-fi
-
-psql() { as_pg "$bin/psql" -h "$work" -p "$port" -U postgres -d "$db" -qAtX -v ON_ERROR_STOP=1 "$@"; }
-as_pg "$bin/createdb" -h "$work" -p "$port" -U postgres "$db"
+# lib.sh: the throwaway cluster, psql, CPU placement, medians.
+. "$here/lib.sh"
+start_cluster bench
 psql -f "$here/setup.sql" >/dev/null
 
-# Wait for the background worker to be connected (it sequences like in
-# production); cqrs.drain() below makes sure nothing is left between runs.
-for _ in $(seq 1 50); do
-    [ "$(psql -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type LIKE 'cqrs_conf%'")" -gt 0 ] && break
-    sleep 0.2
-done
-worker=$(psql -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'cqrs_conf worker'")
+# The background worker sequences like in production; cqrs.drain() below
+# makes sure nothing is left between runs.
+wait_worker
 
 # Scripts generated here rather than stored: one call with 1,000 events, and
 # the multi-row INSERT of the same 1,000 rows.
@@ -131,28 +82,8 @@ gen_bulk() {
 # backend on CPU 0; the postmaster and everything it forks besides (the
 # cqrs_conf worker, WAL writer, checkpointer, autovacuum workers ...) on
 # CPU 1 -- as in production, where the worker has a core of its own.  Runs
-# with more clients let the scheduler use every CPU for everything.
-ncpu=$(nproc)
-postmaster=$(head -1 "$data/postmaster.pid")
-pinned=0
-place() {
-    local p cpus=1
-    pinned=0
-    [ "$pin" -eq 1 ] && [ "$ncpu" -ge 2 ] || return 0
-    if [ "$1" -eq 1 ]; then pinned=1; else cpus="0-$((ncpu - 1))"; fi
-    taskset -p -c "$cpus" "$postmaster" >/dev/null
-    for p in $(pgrep -P "$postmaster"); do taskset -p -c "$cpus" "$p" >/dev/null 2>&1 || true; done
-}
-# Once pgbench has connected, move its backend to CPU 0.
-pin_client_backend() {
-    local be= i
-    for i in $(seq 1 40); do
-        be=$(psql -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'pgbench' LIMIT 1")
-        [ -n "$be" ] && break
-        sleep 0.05
-    done
-    [ -n "$be" ] && taskset -p -c 0 "$be" >/dev/null 2>&1 || true
-}
+# with more clients let the scheduler use every CPU for everything
+# (lib.sh: place, pin_client_backend).
 
 # ---------------------------------------------------------------- running
 run_no=0
@@ -210,7 +141,6 @@ pgbench_tps() {
     [ -n "$tps" ] || { echo "no tps in pgbench output: $out" >&2; exit 1; }
 }
 
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 
 avs=()        # autovacuums that finished during a run
 av=
