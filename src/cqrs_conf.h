@@ -41,7 +41,15 @@ extern void cqrs_wake_worker(void);
 extern int64 cqrs_sequence_batch(int max_count);
 
 /* src/worker/drain.c */
-extern int64 cqrs_drain_step(TimestampTz as_of);
+
+/*
+ * Called by a step between its phases: the worker commits there and starts
+ * a new transaction; cqrs.drain() passes NULL (one transaction, the
+ * caller's).
+ */
+typedef void (*CqrsCommitPoint) (void);
+
+extern int64 cqrs_drain_step(TimestampTz as_of, CqrsCommitPoint commit_point);
 
 /* src/domain/registry.c: registers the domain's aggregates with the store */
 extern void cqrs_domain_register(void);

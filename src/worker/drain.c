@@ -3,8 +3,9 @@
  * drain.c
  *	  One step of the worker's work, and cqrs.drain(as_of), which runs
  *	  steps in the caller's session until nothing is left.  The background
- *	  worker calls cqrs_drain_step() too, one transaction per step, so the
- *	  two can never diverge.
+ *	  worker calls cqrs_drain_step() too, so the two can never diverge; it
+ *	  commits at the step's commit points, cqrs.drain() runs everything in
+ *	  the caller's transaction.
  *
  *-------------------------------------------------------------------------
  */
@@ -21,41 +22,54 @@
 
 PG_FUNCTION_INFO_V1(cqrs_drain);
 
-/* Sequencer + projection rounds in one step (one transaction). */
+/* Rounds of sequencer, projections and commands in one step. */
 #define CQRS_DRAIN_ROUNDS 4
+
+static inline void
+reach_commit_point(CqrsCommitPoint commit_point, int64 work_done)
+{
+	if (commit_point != NULL && work_done > 0)
+		commit_point();
+}
 
 /*
  * Do one bounded unit of work; returns the number of items processed
  * (0 when there was nothing to do).
  */
 int64
-cqrs_drain_step(TimestampTz as_of)
+cqrs_drain_step(TimestampTz as_of, CqrsCommitPoint commit_point)
 {
 	int64		done = 0;
 	int			round;
 
 	/*
 	 * Global order first: everything downstream reads sequenced events.
-	 * Then the projections, whose effects and checkpoints commit together,
-	 * then the enqueued commands and the scheduled ones due at as_of.
-	 * Reactors (the process manager) and commands append new events in
-	 * this transaction; the next round numbers them too (they become
-	 * readable when it commits, with the rest of its batch), so a few
-	 * rounds carry a chain of reactions forward with one commit instead of
-	 * one commit per link.
+	 * Then the projections, whose effects and checkpoints commit together;
+	 * a commit point follows, so the read models show the new events
+	 * without waiting for what the events set off.  Then the enqueued
+	 * commands (the process manager's among them) and the scheduled ones
+	 * due at as_of.  What those commands append is numbered and projected
+	 * by the next round (the sequencer sees its own transaction's appends)
+	 * and committed with it, so a chain of reactions (OrderPlaced ->
+	 * MakeSeatReservation -> SeatsReserved -> ...) moves forward within one
+	 * step, one commit per link, instead of one step per link.
 	 */
 	for (round = 0; round < CQRS_DRAIN_ROUNDS; round++)
 	{
 		uint64		appended_before = cqrs_events_appended;
+		int64		published;
 
-		done += cqrs_sequence_batch(cqrs_sequencer_batch_size);
-		done += cqrs_run_projections(CQRS_PROJECTION_BATCH);
-		done += cqrs_handle_pending_commands(CQRS_PENDING_COMMAND_BATCH, as_of);
+		published = cqrs_sequence_batch(cqrs_sequencer_batch_size);
+		published += cqrs_run_projections(CQRS_PROJECTION_BATCH);
+		reach_commit_point(commit_point, published);
+		done += published;
+
+		done += cqrs_handle_pending_commands(CQRS_PENDING_COMMAND_BATCH,
+											 as_of);
 
 		/*
-		 * Another round only for what this round appended: other sessions'
-		 * new events wait for the next step, so a busy log does not keep
-		 * one transaction going.
+		 * Another round only for what this round appended: a busy log alone
+		 * does not keep a step going (the worker's loop starts the next).
 		 */
 		if (cqrs_events_appended == appended_before)
 			break;
@@ -75,7 +89,7 @@ cqrs_drain(PG_FUNCTION_ARGS)
 	do
 	{
 		CHECK_FOR_INTERRUPTS();
-		step = cqrs_drain_step(as_of);
+		step = cqrs_drain_step(as_of, NULL);
 		total += step;
 	} while (step > 0);
 

@@ -2,8 +2,9 @@
  *
  * worker.c
  *	  The database worker: connected to cqrs_conf.database, it runs
- *	  cqrs_drain_step() one transaction at a time whenever a committing
- *	  transaction sets its latch, or every cqrs_conf.worker_naptime.  The
+ *	  cqrs_drain_step(), committing at the step's commit points, whenever
+ *	  a committing transaction sets its latch, or every
+ *	  cqrs_conf.worker_naptime.  The
  *	  launcher (launcher.c) starts it once the database exists.
  *
  *	  Exactly one instance runs (it publishes its latch in shared memory
@@ -85,9 +86,35 @@ extension_installed(void)
 	return installed;
 }
 
+static void
+begin_step_transaction(void)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	XactIsoLevel = XACT_READ_COMMITTED;
+	PushActiveSnapshot(GetTransactionSnapshot());
+}
+
+static void
+end_step_transaction(void)
+{
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+}
+
+/* A step's commit point: what it did so far becomes visible. */
+static void
+commit_and_continue(void)
+{
+	end_step_transaction();
+	begin_step_transaction();
+}
+
 /*
- * Run one step in its own transaction.  Returns the items processed, or
- * -1 when the step failed (the error has been logged and rolled back).
+ * Run one step, committing at its commit points and at its end.  Returns
+ * the items processed, or -1 when the step failed (the error has been
+ * logged and the open transaction rolled back; what earlier commit points
+ * committed stays).
  */
 static int64
 run_one_step(MemoryContext worker_cxt)
@@ -96,14 +123,10 @@ run_one_step(MemoryContext worker_cxt)
 
 	PG_TRY();
 	{
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		XactIsoLevel = XACT_READ_COMMITTED;
-		PushActiveSnapshot(GetTransactionSnapshot());
+		begin_step_transaction();
 		pgstat_report_activity(STATE_RUNNING, "cqrs_conf: drain step");
-		done = cqrs_drain_step(GetCurrentTimestamp());
-		PopActiveSnapshot();
-		CommitTransactionCommand();
+		done = cqrs_drain_step(GetCurrentTimestamp(), commit_and_continue);
+		end_step_transaction();
 		pgstat_report_stat(false);
 		pgstat_report_activity(STATE_IDLE, NULL);
 	}
