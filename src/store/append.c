@@ -30,6 +30,7 @@
 #include "store/append.h"
 #include "store/event_input.h"
 #include "store/snapshot.h"
+#include "store/stream_head.h"
 #include "store/stream_lock.h"
 #include "util/spi_plan.h"
 #include "util/uuid_util.h"
@@ -46,53 +47,10 @@ PG_FUNCTION_INFO_V1(cqrs_append);
 static FullTransactionId ordinal_xid = {0};
 static int32 next_ordinal = 0;
 
-static SPIPlanPtr plan_current = NULL;
 static SPIPlanPtr plan_insert_one = NULL;
 static SPIPlanPtr plan_insert_many = NULL;
 static SPIPlanPtr plan_ids_after = NULL;
 static SPIPlanPtr plan_find_id = NULL;
-
-/*
- * Current version and type of a stream, as seen by snapshot (InvalidSnapshot
- * means a fresh statement snapshot: not read-only, so that an append sees
- * the appends made earlier in the same statement).  Returns -1 for a
- * missing stream.
- */
-static int64
-read_current_version(const pg_uuid_t *stream_id, Snapshot snapshot,
-					 char **stream_type)
-{
-	Oid			argtypes[1] = {UUIDOID};
-	Datum		values[1];
-	int			rc;
-	bool		isnull;
-	int64		version;
-
-	values[0] = UUIDPGetDatum((pg_uuid_t *) stream_id);
-	cqrs_spi_plan(&plan_current,
-				  "SELECT version, stream_type FROM cqrs.events"
-				  " WHERE stream_id = $1 ORDER BY version DESC LIMIT 1",
-				  1, argtypes);
-	if (snapshot == InvalidSnapshot)
-		rc = SPI_execute_plan(plan_current, values, NULL, false, 1);
-	else
-		rc = SPI_execute_snapshot(plan_current, values, NULL, snapshot,
-								  InvalidSnapshot, true, false, 1);
-	cqrs_spi_check(rc, SPI_OK_SELECT, "reading the stream version");
-
-	if (SPI_processed == 0)
-	{
-		if (stream_type)
-			*stream_type = NULL;
-		return -1;
-	}
-	version = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-										  SPI_tuptable->tupdesc, 1, &isnull));
-	if (stream_type)
-		*stream_type = SPI_getvalue(SPI_tuptable->vals[0],
-									SPI_tuptable->tupdesc, 2);
-	return version;
-}
 
 /*
  * Is this append a retry of one that already happened?  True when the
@@ -285,7 +243,9 @@ cqrs_append_events(const pg_uuid_t *stream_id, text *stream_type,
 
 	cqrs_lock_stream(stream_id);
 
-	current = read_current_version(stream_id, InvalidSnapshot, &current_type);
+	current = cqrs_stream_head(stream_id, InvalidSnapshot,
+							   expected_any ? -1 : expected_version,
+							   &current_type);
 
 	/*
 	 * Under REPEATABLE READ and SERIALIZABLE the transaction snapshot may
@@ -293,8 +253,8 @@ cqrs_append_events(const pg_uuid_t *stream_id, text *stream_type,
 	 */
 	if (IsolationUsesXactSnapshot())
 	{
-		int64		latest = read_current_version(stream_id,
-												  GetLatestSnapshot(), NULL);
+		int64		latest = cqrs_stream_head(stream_id, GetLatestSnapshot(),
+											  current, NULL);
 
 		if (latest != current)
 			ereport(ERROR,
