@@ -72,6 +72,10 @@ SELECT table_name, difference, row_data->>'order_id' AS order_id,
 -- rebuild (in this transaction): replays the log, swaps, repairs the model
 SELECT cqrs.rebuild_projection('draft_orders') > 0 AS replayed;
 SELECT count(*) AS differences FROM cqrs.verify_projection('draft_orders');
+-- the swapped-in tables keep the storage parameters (fillfactor)
+SELECT relname, reloptions FROM pg_class
+ WHERE oid IN ('conference.draft_orders'::regclass, 'conference.draft_order_items'::regclass)
+ ORDER BY relname;
 CREATE TEMP VIEW live_now AS
 SELECT to_jsonb(o) AS r FROM conference.draft_orders o
 UNION ALL SELECT to_jsonb(i) FROM conference.draft_order_items i;

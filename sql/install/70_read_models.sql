@@ -195,6 +195,9 @@ $$;
 -- draft_orders + draft_order_items (OrdersViewV3 / OrderItemsViewV3)
 ------------------------------------------------------------------------
 
+-- draft_orders and draft_order_items are updated soon after each insert
+-- (reservation, confirmation, expiry): room left on each page keeps those
+-- updates HOT (no new index entries).
 CREATE TABLE conference.draft_orders (
     order_id uuid PRIMARY KEY,
     conference_id uuid NOT NULL,
@@ -207,7 +210,7 @@ CREATE TABLE conference.draft_orders (
     placed_at timestamptz NOT NULL,
     confirmed_at timestamptz,
     expired_at timestamptz
-);
+) WITH (fillfactor = 70);
 CREATE INDEX draft_orders_conference_id_idx ON conference.draft_orders (conference_id);
 CREATE INDEX draft_orders_locator_idx ON conference.draft_orders (lower(registrant_email), access_code);
 
@@ -217,7 +220,7 @@ CREATE TABLE conference.draft_order_items (
     requested_seats integer NOT NULL,
     reserved_seats integer NOT NULL DEFAULT 0,
     PRIMARY KEY (order_id, seat_type)
-);
+) WITH (fillfactor = 70);
 CREATE INDEX draft_order_items_seat_type_idx ON conference.draft_order_items (seat_type);
 
 COMMENT ON TABLE conference.draft_orders IS

@@ -36,6 +36,7 @@ DECLARE
     shadow name := cqrs.shadow_schema(projection, purpose);
     shadow_name text := projection || ':' || purpose;
     t text;
+    opts text[];
 BEGIN
     SELECT * INTO p FROM cqrs.projections WHERE name = projection AND rebuild_of IS NULL;
     IF NOT FOUND THEN
@@ -63,6 +64,12 @@ BEGIN
     FOREACH t IN ARRAY p.tables LOOP
         EXECUTE format('CREATE TABLE %I.%I (LIKE %I.%I INCLUDING ALL)',
                        shadow, t, p.schema_name, t);
+        -- LIKE copies no storage parameters (fillfactor): copy them too.
+        SELECT c.reloptions INTO opts FROM pg_class c
+         WHERE c.oid = format('%I.%I', p.schema_name, t)::regclass;
+        IF opts IS NOT NULL THEN
+            EXECUTE format('ALTER TABLE %I.%I SET (%s)', shadow, t, array_to_string(opts, ', '));
+        END IF;
     END LOOP;
     INSERT INTO cqrs.projections (name, handler, event_types, position, schema_name,
                                   tables, rebuild_of, internal, updated_at)

@@ -46,7 +46,7 @@ CREATE TABLE conference.registration_processes (
     last_warning text,
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now()
-);
+) WITH (fillfactor = 70);
 
 CREATE INDEX registration_processes_reservation_idx
     ON conference.registration_processes (reservation_id);
