@@ -8,8 +8,8 @@
 #    set: 8 blocks of 500 reservations in one transaction (no commit
 #    flush), ms per command for each block.
 # 2. The worker's claim of due commands (command_log.c: "status = 'pending'
-#    AND (due_at IS NULL OR due_at <= $1) ORDER BY due_at NULLS FIRST, seq
-#    LIMIT $2 FOR UPDATE SKIP LOCKED") with 0, 10,000 and 100,000 pending
+#    AND coalesce(due_at, '-infinity') <= $1 ORDER BY coalesce(due_at,
+#    '-infinity'), seq LIMIT $2 FOR UPDATE SKIP LOCKED") with 0, 10,000 and 100,000 pending
 #    ExpireRegistrationProcess timers due in 6 hours (inserted directly
 #    into cqrs.commands), EXPLAIN ANALYZE of its generic plan -- the plan a
 #    kept SPI plan ends up with -- after VACUUM ANALYZE.
@@ -88,7 +88,8 @@ for n in 0 10000 100000; do
                'pending', 'enqueue', now() + interval '6 hours' FROM generate_series(1, $n)"
     psql -c "VACUUM ANALYZE cqrs.commands"
     echo "- $n pending timers: $(psql -c "PREPARE q(timestamptz, int) AS SELECT command_id, command_type, payload FROM cqrs.commands
-                 WHERE status = 'pending' AND (due_at IS NULL OR due_at <= \$1) ORDER BY due_at NULLS FIRST, seq LIMIT \$2 FOR UPDATE SKIP LOCKED" \
+                 WHERE status = 'pending' AND coalesce(due_at, '-infinity'::timestamptz) <= \$1
+                 ORDER BY coalesce(due_at, '-infinity'::timestamptz), seq LIMIT \$2 FOR UPDATE SKIP LOCKED" \
             -c "SET plan_cache_mode = force_generic_plan" \
             -c "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) EXECUTE q(now(), 100)" |
             grep -E 'Scan using|Scan on|Rows Removed|Execution Time' | sed 's/^ *//; s/->  //' | paste -sd ';' | sed 's/;/; /g')"
