@@ -277,8 +277,21 @@ load_projections(const char *only, Projection **out)
 	return (int) SPI_processed;
 }
 
+/*
+ * Checkpoints of the projections whose batch succeeded, saved together by
+ * one UPDATE (save_checkpoints) at the end of the pass, still in the
+ * transaction of their batches' effects.
+ */
+typedef struct PendingCheckpoints
+{
+	int			count;
+	Datum	   *names;
+	Datum	   *positions;
+	Datum	   *handled;
+} PendingCheckpoints;
+
 static void
-save_progress(const Projection *p, int64 position, const BatchOutcome *o)
+save_failure(const Projection *p, int64 position, const BatchOutcome *o)
 {
 	Oid			argtypes[6] = {TEXTOID, INT8OID, INT8OID, TEXTOID, TEXTOID, INT8OID};
 	Datum		values[6];
@@ -287,36 +300,60 @@ save_progress(const Projection *p, int64 position, const BatchOutcome *o)
 	values[0] = CStringGetTextDatum(p->name);
 	values[1] = Int64GetDatum(position);
 	values[2] = Int64GetDatum(o->handled);
-	if (!o->failed)
-	{
-		cqrs_spi_plan(&plan_save,
-					  "UPDATE cqrs.projections SET position = $2,"
-					  " applied_events = applied_events + $3,"
-					  " updated_at = pg_catalog.now() WHERE name = $1",
-					  3, argtypes);
-		rc = SPI_execute_plan(plan_save, values, NULL, false, 0);
-	}
-	else
-	{
-		values[3] = CStringGetTextDatum(o->error_message ? o->error_message : "");
-		values[4] = CStringGetTextDatum(o->error_sqlstate ? o->error_sqlstate : "XX000");
-		values[5] = Int64GetDatum(o->error_position);
-		cqrs_spi_plan(&plan_fail,
-					  "UPDATE cqrs.projections SET position = $2,"
-					  " applied_events = applied_events + $3,"
-					  " state = 'failed', last_error = $4,"
-					  " last_error_sqlstate = $5, error_position = $6,"
-					  " failed_at = pg_catalog.now(),"
-					  " updated_at = pg_catalog.now() WHERE name = $1",
-					  6, argtypes);
-		rc = SPI_execute_plan(plan_fail, values, NULL, false, 0);
-		ereport(WARNING,
-				(errmsg("projection \"%s\" stopped at the event at position " INT64_FORMAT,
-						p->name, o->error_position),
-				 errdetail("The handler failed: %s", o->error_message ? o->error_message : ""),
-				 errhint("Fix the handler, then call cqrs.resume_projection('%s').", p->name)));
-	}
+	values[3] = CStringGetTextDatum(o->error_message ? o->error_message : "");
+	values[4] = CStringGetTextDatum(o->error_sqlstate ? o->error_sqlstate : "XX000");
+	values[5] = Int64GetDatum(o->error_position);
+	cqrs_spi_plan(&plan_fail,
+				  "UPDATE cqrs.projections SET position = $2,"
+				  " applied_events = applied_events + $3,"
+				  " state = 'failed', last_error = $4,"
+				  " last_error_sqlstate = $5, error_position = $6,"
+				  " failed_at = pg_catalog.now(),"
+				  " updated_at = pg_catalog.now() WHERE name = $1",
+				  6, argtypes);
+	rc = SPI_execute_plan(plan_fail, values, NULL, false, 0);
 	cqrs_spi_check(rc, SPI_OK_UPDATE, "saving projection progress");
+	ereport(WARNING,
+			(errmsg("projection \"%s\" stopped at the event at position " INT64_FORMAT,
+					p->name, o->error_position),
+			 errdetail("The handler failed: %s", o->error_message ? o->error_message : ""),
+			 errhint("Fix the handler, then call cqrs.resume_projection('%s').", p->name)));
+}
+
+static void
+save_checkpoints(PendingCheckpoints *pending)
+{
+	Oid			argtypes[3] = {TEXTARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
+	Datum		values[3];
+	int			rc;
+
+	if (pending->count == 0)
+		return;
+	values[0] = PointerGetDatum(construct_array(pending->names, pending->count,
+												TEXTOID, -1, false,
+												TYPALIGN_INT));
+	values[1] = PointerGetDatum(construct_array(pending->positions,
+												pending->count, INT8OID,
+												sizeof(int64), FLOAT8PASSBYVAL,
+												TYPALIGN_DOUBLE));
+	values[2] = PointerGetDatum(construct_array(pending->handled,
+												pending->count, INT8OID,
+												sizeof(int64), FLOAT8PASSBYVAL,
+												TYPALIGN_DOUBLE));
+	cqrs_spi_plan(&plan_save,
+				  "UPDATE cqrs.projections p SET position = v.position,"
+				  " applied_events = p.applied_events + v.handled,"
+				  " updated_at = pg_catalog.now()"
+				  " FROM unnest($1, $2, $3)"
+				  "      AS v(name, position, handled)"
+				  " WHERE p.name = v.name",
+				  3, argtypes);
+	rc = SPI_execute_plan(plan_save, values, NULL, false, 0);
+	cqrs_spi_check(rc, SPI_OK_UPDATE, "saving projection checkpoints");
+	if (SPI_processed != (uint64) pending->count)
+		elog(ERROR, "saved " UINT64_FORMAT " projection checkpoints instead of %d",
+			 SPI_processed, pending->count);
+	pending->count = 0;
 }
 
 /*
@@ -399,6 +436,7 @@ run_projections(const char *only, int max_events, int64 up_to,
 	MemoryContext batch_cxt;
 	char	  **caught_up;
 	int			ncaught_up = 0;
+	PendingCheckpoints pending;
 	int			count = 0;
 	Datum	   *events = NULL;
 	char	  **types = NULL;
@@ -421,11 +459,16 @@ run_projections(const char *only, int max_events, int64 up_to,
 	batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "cqrs projection batch",
 									  ALLOCSET_DEFAULT_SIZES);
 	caught_up = palloc0(sizeof(char *) * (nprojections + 1));
+	pending.count = 0;
+	pending.names = palloc(sizeof(Datum) * nprojections);
+	pending.positions = palloc(sizeof(Datum) * nprojections);
+	pending.handled = palloc(sizeof(Datum) * nprojections);
 
 	for (i = 0; i < nprojections; i++)
 	{
 		Projection *p = &list[i];
 		BatchOutcome outcome;
+		int64		checkpoint;
 
 		/* The previous projection's read serves one at the same checkpoint. */
 		if (i == 0 || p->position != list[i - 1].position)
@@ -437,8 +480,17 @@ run_projections(const char *only, int max_events, int64 up_to,
 			continue;
 
 		apply_batch(p, events, types, positions, count, &outcome);
-		save_progress(p, outcome.applied > 0 ? positions[outcome.applied - 1] : p->position,
-					  &outcome);
+		checkpoint = outcome.applied > 0 ? positions[outcome.applied - 1] :
+			p->position;
+		if (outcome.failed)
+			save_failure(p, checkpoint, &outcome);
+		else
+		{
+			pending.names[pending.count] = CStringGetTextDatum(p->name);
+			pending.positions[pending.count] = Int64GetDatum(checkpoint);
+			pending.handled[pending.count] = Int64GetDatum(outcome.handled);
+			pending.count++;
+		}
 
 		/*
 		 * Count the events the handler applied.  A full batch of events the
@@ -452,6 +504,9 @@ run_projections(const char *only, int max_events, int64 up_to,
 			caught_up[ncaught_up - 1] == p->name)
 			ncaught_up--;
 	}
+
+	/* Before the rebuilds' swap, which reads the shadows' checkpoints. */
+	save_checkpoints(&pending);
 
 	/* Swap in the rebuilds that have caught up (one short step each). */
 	for (i = 0; finish_rebuilds && i < ncaught_up; i++)
