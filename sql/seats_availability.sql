@@ -137,3 +137,63 @@ SELECT cqrs.load(cqrs.derived_stream_id('SeatsAvailability', t_uuid('2c2'))) = :
        AS same_without_snapshots;
 ROLLBACK;
 RESET cqrs_conf.state_cache_size;
+
+-- Thousands of pending reservations (looked up by reservation id, removed
+-- ones leave slots that are compacted later): decisions, the folded state,
+-- its order and its snapshots stay exact.  Reservation i (id md5('big' ||
+-- i)) takes 1 + i % 2 seats; then i % 3 = 0 is committed, i % 3 = 2
+-- cancelled, and i % 3 = 1, i % 7 = 0 updated to 4 seats; 2,000
+-- reservations first, then 1,000 more, each batch followed by its removals.
+CREATE FUNCTION t_big_reserve(lo int, hi int) RETURNS bigint LANGUAGE sql AS $$
+    SELECT count(*) FILTER (WHERE (cqrs.send('MakeSeatReservation', jsonb_build_object(
+               'conferenceId', t_uuid('2c3'), 'reservationId', md5('big' || i)::uuid,
+               'seats', jsonb_build_array(jsonb_build_object('seatType', t_uuid('2a3'),
+                                                             'quantity', 1 + i % 2))))).status
+               = 'accepted')
+      FROM generate_series(lo, hi) i $$;
+CREATE FUNCTION t_big_settle(lo int, hi int) RETURNS bigint LANGUAGE sql AS $$
+    SELECT count(*) FILTER (WHERE jsonb_array_length((cqrs.send(
+               CASE i % 3 WHEN 0 THEN 'CommitSeatReservation' WHEN 2 THEN 'CancelSeatReservation'
+                          ELSE 'MakeSeatReservation' END,
+               jsonb_build_object('conferenceId', t_uuid('2c3'), 'reservationId', md5('big' || i)::uuid,
+                   'seats', jsonb_build_array(jsonb_build_object('seatType', t_uuid('2a3'),
+                                                                 'quantity', 4))))).events) = 1)
+      FROM generate_series(lo, hi) i WHERE i % 3 <> 1 OR i % 7 = 0 $$;
+SET cqrs_conf.snapshot_every = 64;
+SELECT t_send('AddSeats', jsonb_build_object('conferenceId', t_uuid('2c3'),
+       'seatType', t_uuid('2a3'), 'quantity', 100000));
+SELECT t_big_reserve(1, 2000) AS reserved, t_big_settle(1, 2000) AS settled;
+SELECT t_big_reserve(2001, 3000) AS reserved, t_big_settle(2001, 3000) AS settled;
+-- settled again: removed reservations are no-ops (no event), updates repeat
+SELECT t_big_settle(1, 3000) AS settled_again;
+RESET cqrs_conf.snapshot_every;
+SELECT cqrs.load(cqrs.derived_stream_id('SeatsAvailability', t_uuid('2c3'))) -> 'state' AS big \gset
+SELECT jsonb_array_length(:'big'::jsonb -> 'pendingReservations') AS pending,
+       (SELECT array_agg((p ->> 'reservationId')::uuid ORDER BY n)
+          FROM jsonb_array_elements(:'big'::jsonb -> 'pendingReservations') WITH ORDINALITY x(p, n))
+       = (SELECT array_agg(md5('big' || i)::uuid ORDER BY i)
+            FROM generate_series(1, 3000) i WHERE i % 3 = 1) AS in_reservation_order,
+       (SELECT bool_and((p -> 'seats' -> 0 ->> 'quantity')::int
+                        = CASE WHEN (p ->> 'i')::int % 7 = 0 THEN 4 ELSE 1 + (p ->> 'i')::int % 2 END)
+          FROM (SELECT p || jsonb_build_object('i', i) AS p
+                  FROM jsonb_array_elements(:'big'::jsonb -> 'pendingReservations') p
+                  JOIN generate_series(1, 3000) i ON md5('big' || i)::uuid = (p ->> 'reservationId')::uuid) s)
+       AS seats_right,
+       (:'big'::jsonb -> 'remainingSeats' -> 0 ->> 'quantity')::int
+       = 100000 - (SELECT sum(CASE WHEN i % 3 = 0 THEN 1 + i % 2
+                                   WHEN i % 3 = 1 AND i % 7 = 0 THEN 4
+                                   WHEN i % 3 = 1 THEN 1 + i % 2 ELSE 0 END)
+                     FROM generate_series(1, 3000) i) AS remaining_right;
+-- the same state from the latest snapshot (no cache), and from the events alone
+SET cqrs_conf.state_cache_size = 0;
+SELECT cqrs.load(cqrs.derived_stream_id('SeatsAvailability', t_uuid('2c3'))) -> 'state'
+       = :'big'::jsonb AS same_from_snapshot;
+BEGIN;
+WITH d AS (DELETE FROM cqrs.snapshots
+            WHERE stream_id = cqrs.derived_stream_id('SeatsAvailability', t_uuid('2c3'))
+           RETURNING 1)
+SELECT count(*) > 1 AS had_snapshots FROM d;
+SELECT cqrs.load(cqrs.derived_stream_id('SeatsAvailability', t_uuid('2c3'))) -> 'state'
+       = :'big'::jsonb AS same_without_snapshots;
+ROLLBACK;
+RESET cqrs_conf.state_cache_size;

@@ -228,6 +228,19 @@ SET cqrs_conf.state_cache_size = 0;
 SELECT cqrs.load(:c) = :'with_cache'::jsonb AS same_without_cache;
 RESET cqrs_conf.state_cache_size;
 
+\echo == tails longer than one read (256 events), from scratch and after a cached state
+\set l '''1e1e1e1e-0000-4000-8000-00000000001e'''
+SELECT cqrs.append(:l, 'CacheTest', -1, evs(0, 299));
+SELECT cqrs.load(:l) -> 'version' AS folded_version;
+SELECT cqrs.append(:l, 'CacheTest', 299, evs(300, 899));
+SELECT cqrs.load(:l) AS long_tail \gset
+SELECT :'long_tail'::jsonb -> 'version' AS version,
+       :'long_tail'::jsonb -> 'state' -> 'eventCount' AS event_count,
+       :'long_tail'::jsonb -> 'state' -> 'data' AS data;
+SET cqrs_conf.state_cache_size = 0;
+SELECT cqrs.load(:l) = :'long_tail'::jsonb AS same_without_cache;
+RESET cqrs_conf.state_cache_size;
+
 \echo == a recreated extension is a new log: nothing cached from the old one
 SELECT cqrs.load(:c) -> 'version' AS cached_version;
 SET client_min_messages = warning;

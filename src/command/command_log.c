@@ -289,8 +289,17 @@ cqrs_send_command(const char *command_type, Jsonb *payload,
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	lock_command_id(&id);
-	if (lookup_command(&id, caller_cxt, result, &stored_type, &stored_payload))
+
+	/*
+	 * An id of the caller's may have been logged before.  A new one (74
+	 * random bits after the time) cannot have been: no other session can
+	 * know it, so neither the lock nor the look-up is needed (a duplicate
+	 * would still fail on the primary key, never take effect twice).
+	 */
+	if (command_id != NULL)
+		lock_command_id(&id);
+	if (command_id != NULL &&
+		lookup_command(&id, caller_cxt, result, &stored_type, &stored_payload))
 		check_same_command(&id, handler->command_type, payload, stored_type,
 						   stored_payload);
 	else
@@ -325,8 +334,11 @@ cqrs_enqueue_command(const char *command_type, Jsonb *payload,
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	lock_command_id(out_id);
-	if (lookup_command(out_id, CurrentMemoryContext, &existing, &stored_type,
+	/* A new id cannot have been logged (see cqrs_send_command). */
+	if (command_id != NULL)
+		lock_command_id(out_id);
+	if (command_id != NULL &&
+		lookup_command(out_id, CurrentMemoryContext, &existing, &stored_type,
 					   &stored_payload))
 		check_same_command(out_id, handler->command_type, payload,
 						   stored_type, stored_payload);

@@ -19,7 +19,9 @@
  */
 #include "postgres.h"
 
+#include "common/hashfn.h"
 #include "utils/jsonb.h"
+#include "utils/memutils.h"
 
 #include "domain/domain.h"
 #include "domain/seats_availability.h"
@@ -35,6 +37,37 @@ typedef struct ReservationDiff
 	int32		remaining;
 } ReservationDiff;
 
+/*
+ * The index of the pending reservations: reservation id -> slot in
+ * pending[].  A removed reservation leaves a dead slot behind (the array
+ * keeps the order the reservations were made in); the slots are compacted
+ * once the dead outnumber the live.  Lookups, additions and removals take
+ * constant time (amortised) whatever the number of pending reservations.
+ */
+typedef struct PendingSlot
+{
+	pg_uuid_t	reservation_id;
+	uint32		hash;
+	int32		index;			/* in pending[] */
+	char		status;			/* simplehash's */
+} PendingSlot;
+
+#define SH_PREFIX seats_pending
+#define SH_ELEMENT_TYPE PendingSlot
+#define SH_KEY_TYPE pg_uuid_t
+#define SH_KEY reservation_id
+#define SH_HASH_KEY(tb, key) hash_bytes((const unsigned char *) (key).data, UUID_LEN)
+#define SH_EQUAL(tb, a, b) (memcmp((a).data, (b).data, UUID_LEN) == 0)
+#define SH_STORE_HASH
+#define SH_GET_HASH(tb, a) ((a)->hash)
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+/* Compact once this many slots are dead (and more than are live). */
+#define MIN_DEAD_TO_COMPACT 16
+
 static SeatQuantity *
 find_remaining(const SeatsAvailabilityState *s, const pg_uuid_t *seat_type)
 {
@@ -46,15 +79,16 @@ find_remaining(const SeatsAvailabilityState *s, const pg_uuid_t *seat_type)
 	return NULL;
 }
 
+/* The slot of a pending reservation, or -1. */
 static int
 find_pending(const SeatsAvailabilityState *s, const pg_uuid_t *reservation_id)
 {
-	int			i;
+	PendingSlot *slot;
 
-	for (i = 0; i < s->pending_count; i++)
-		if (domain_uuid_equal(&s->pending[i].reservation_id, reservation_id))
-			return i;
-	return -1;
+	if (s->pending_index == NULL)
+		return -1;
+	slot = seats_pending_lookup(s->pending_index, *reservation_id);
+	return slot != NULL ? slot->index : -1;
 }
 
 /* remaining[t] += q, creating the key */
@@ -70,7 +104,7 @@ add_remaining(SeatsAvailabilityState *s, const pg_uuid_t *seat_type, int32 q)
 			s->remaining_cap = Max(8, s->remaining_cap * 2);
 			s->remaining = s->remaining ?
 				repalloc(s->remaining, sizeof(SeatQuantity) * s->remaining_cap) :
-				palloc(sizeof(SeatQuantity) * s->remaining_cap);
+				MemoryContextAlloc(s->cxt, sizeof(SeatQuantity) * s->remaining_cap);
 		}
 		r = &s->remaining[s->remaining_count++];
 		r->seat_type = *seat_type;
@@ -88,33 +122,103 @@ add_all_remaining(SeatsAvailabilityState *s, const SeatQuantities *changes)
 		add_remaining(s, &changes->items[i].seat_type, changes->items[i].quantity);
 }
 
+/* A reservation's seats, replacing (and freeing) those it had. */
+static void
+store_seats(SeatsAvailabilityState *s, SeatsReservation *r,
+			const SeatQuantities *seats)
+{
+	SeatQuantity *items = MemoryContextAlloc(s->cxt,
+											 sizeof(SeatQuantity) * Max(seats->count, 1));
+
+	if (seats->count > 0)
+		memcpy(items, seats->items, sizeof(SeatQuantity) * seats->count);
+	if (r->seats.items != NULL)
+		pfree(r->seats.items);
+	r->seats.items = items;
+	r->seats.count = seats->count;
+}
+
+/* Move the live slots down over the dead ones, keeping their order. */
+static void
+compact_pending(SeatsAvailabilityState *s)
+{
+	int			i;
+	int			n = 0;
+
+	for (i = 0; i < s->pending_used; i++)
+	{
+		PendingSlot *slot;
+
+		if (!s->pending[i].live)
+			continue;
+		if (n != i)
+		{
+			s->pending[n] = s->pending[i];
+			slot = seats_pending_lookup(s->pending_index,
+										s->pending[n].reservation_id);
+			Assert(slot != NULL && slot->index == i);
+			slot->index = n;
+		}
+		n++;
+	}
+	Assert(n == s->pending_count);
+	s->pending_used = n;
+}
+
 static void
 remove_pending(SeatsAvailabilityState *s, const pg_uuid_t *reservation_id)
 {
 	int			i = find_pending(s, reservation_id);
+	int			dead;
 
 	if (i < 0)
 		return;
-	memmove(&s->pending[i], &s->pending[i + 1],
-			sizeof(SeatsReservation) * (s->pending_count - i - 1));
+	seats_pending_delete(s->pending_index, *reservation_id);
+	s->pending[i].live = false;
+	if (s->pending[i].seats.items != NULL)
+		pfree(s->pending[i].seats.items);
+	s->pending[i].seats.items = NULL;
+	s->pending[i].seats.count = 0;
 	s->pending_count--;
+
+	dead = s->pending_used - s->pending_count;
+	if (s->pending_count == 0)
+		s->pending_used = 0;
+	else if (dead >= MIN_DEAD_TO_COMPACT && dead > s->pending_count)
+		compact_pending(s);
 }
 
-/* A new last entry of the pending reservations (not looked up first). */
+/* A new last pending reservation, without seats (not looked up first). */
 static int
 append_pending(SeatsAvailabilityState *s, const pg_uuid_t *reservation_id)
 {
-	if (s->pending_count == s->pending_cap)
+	PendingSlot *slot;
+	bool		found;
+	int			n;
+
+	if (s->pending_index == NULL)
+		s->pending_index = seats_pending_create(s->cxt, 16, NULL);
+	if (s->pending_used == s->pending_cap)
 	{
 		s->pending_cap = Max(8, s->pending_cap * 2);
 		s->pending = s->pending ?
-			repalloc(s->pending, sizeof(SeatsReservation) * s->pending_cap) :
-			palloc(sizeof(SeatsReservation) * s->pending_cap);
+			repalloc_huge(s->pending, sizeof(SeatsReservation) * s->pending_cap) :
+			MemoryContextAlloc(s->cxt, sizeof(SeatsReservation) * s->pending_cap);
 	}
-	s->pending[s->pending_count].reservation_id = *reservation_id;
-	return s->pending_count++;
+	n = s->pending_used++;
+	s->pending[n].reservation_id = *reservation_id;
+	s->pending[n].seats.count = 0;
+	s->pending[n].seats.items = NULL;
+	s->pending[n].live = true;
+	s->pending_count++;
+
+	slot = seats_pending_insert(s->pending_index, *reservation_id, &found);
+	Assert(!found);
+	slot->index = n;
+	return n;
 }
 
+/* pending[reservation_id] = seats, appended when new */
 static void
 set_pending(SeatsAvailabilityState *s, const pg_uuid_t *reservation_id,
 			const SeatQuantities *seats)
@@ -123,7 +227,7 @@ set_pending(SeatsAvailabilityState *s, const pg_uuid_t *reservation_id,
 
 	if (i < 0)
 		i = append_pending(s, reservation_id);
-	domain_copy_seats(&s->pending[i].seats, seats);
+	store_seats(s, &s->pending[i], seats);
 }
 
 /* ---------------------------------------------------------------------
@@ -134,7 +238,10 @@ set_pending(SeatsAvailabilityState *s, const pg_uuid_t *reservation_id,
 static void *
 seats_create(void)
 {
-	return palloc0(sizeof(SeatsAvailabilityState));
+	SeatsAvailabilityState *s = palloc0(sizeof(SeatsAvailabilityState));
+
+	s->cxt = CurrentMemoryContext;
+	return s;
 }
 
 static void
@@ -145,6 +252,17 @@ seats_apply(void *state_ptr, const CqrsStoredEvent *ev)
 	const char *t = ev->event_type;
 	SeatQuantities seats;
 	pg_uuid_t	reservation_id;
+	MemoryContext old;
+
+	/*
+	 * Reading the event allocates; none of it is kept (what the state
+	 * keeps is allocated in s->cxt), so a cached state does not grow with
+	 * every event it folds.
+	 */
+	if (s->scratch == NULL)
+		s->scratch = AllocSetContextCreate(s->cxt, "SeatsAvailability apply",
+										   ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(s->scratch);
 
 	if (strcmp(t, "AvailableSeatsChanged") == 0)
 	{
@@ -174,6 +292,9 @@ seats_apply(void *state_ptr, const CqrsStoredEvent *ev)
 		domain_get_seats(data, "availableSeatsChanged", &seats);
 		add_all_remaining(s, &seats);
 	}
+
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(s->scratch);
 }
 
 static Jsonb *
@@ -192,8 +313,10 @@ seats_to_jsonb(const void *state_ptr)
 	domain_push_seats(&st, &remaining);
 	jb_key(&st, "pendingReservations");
 	jb_begin_array(&st);
-	for (i = 0; i < s->pending_count; i++)
+	for (i = 0; i < s->pending_used; i++)
 	{
+		if (!s->pending[i].live)
+			continue;
 		jb_begin_object(&st);
 		jb_key(&st, "reservationId");
 		jb_value_uuid(&st, &s->pending[i].reservation_id);
@@ -211,34 +334,38 @@ seats_from_jsonb(Jsonb *snapshot)
 	SeatsAvailabilityState *s = seats_create();
 	SeatQuantities seats;
 	JsonbContainer *pending;
+	MemoryContext parse_cxt;
+	MemoryContext old;
 	int			i;
-	int			n;
 
 	domain_get_seats(&snapshot->root, "remainingSeats", &seats);
 	add_all_remaining(s, &seats);
 	pending = domain_get_container(&snapshot->root, "pendingReservations");
 	if (pending == NULL)
 		return s;
+
+	/* What reading the JSON allocates does not stay with the state. */
+	parse_cxt = AllocSetContextCreate(CurrentMemoryContext,
+									  "SeatsAvailability snapshot",
+									  ALLOCSET_SMALL_SIZES);
 	for (i = 0; i < (int) JsonContainerSize(pending); i++)
 	{
-		JsonbValue *elem = getIthJsonbValueFromContainer(pending, i);
+		JsonbValue *elem;
 		pg_uuid_t	reservation_id;
 
+		old = MemoryContextSwitchTo(parse_cxt);
+		elem = getIthJsonbValueFromContainer(pending, i);
 		if (elem == NULL || elem->type != jbvBinary ||
 			!domain_get_uuid(elem->val.binary.data, "reservationId", &reservation_id))
 			elog(ERROR, "malformed SeatsAvailability snapshot");
 		domain_get_seats(elem->val.binary.data, "seats", &seats);
+		MemoryContextSwitchTo(old);
 
-		/*
-		 * A snapshot lists each reservation once (to_jsonb wrote it from
-		 * the state), so append without a lookup: reading thousands of
-		 * pending reservations stays linear.  The seats were just read
-		 * into fresh memory: keep them.  (append_pending may move the
-		 * array, so take the index first.)
-		 */
-		n = append_pending(s, &reservation_id);
-		s->pending[n].seats = seats;
+		/* A snapshot lists each reservation once; set_pending copes anyway. */
+		set_pending(s, &reservation_id, &seats);
+		MemoryContextReset(parse_cxt);
 	}
+	MemoryContextDelete(parse_cxt);
 	return s;
 }
 

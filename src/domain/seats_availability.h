@@ -19,16 +19,24 @@ typedef struct SeatsReservation
 {
 	pg_uuid_t	reservation_id;
 	SeatQuantities seats;
+	bool		live;			/* false: removed, its slot not reclaimed yet */
 } SeatsReservation;
+
+/* reservation id -> slot in pending[] (seats_availability.c) */
+struct seats_pending_hash;
 
 typedef struct SeatsAvailabilityState
 {
+	MemoryContext cxt;			/* where the state and its parts live */
+	MemoryContext scratch;		/* apply's short-lived memory (child of cxt) */
 	int			remaining_count;
 	int			remaining_cap;
 	SeatQuantity *remaining;	/* can go negative after RemoveSeats */
-	int			pending_count;
+	int			pending_count;	/* live pending reservations */
+	int			pending_used;	/* slots of pending[] in use, live or not */
 	int			pending_cap;
 	SeatsReservation *pending;	/* in the order they were first made */
+	struct seats_pending_hash *pending_index;	/* NULL until the first */
 } SeatsAvailabilityState;
 
 /* AddSeats, RemoveSeats */

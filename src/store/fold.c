@@ -2,8 +2,8 @@
  *
  * fold.c
  *	  Rebuilds an aggregate's state: the latest usable snapshot, then the
- *	  events after it, read through a cursor in batches and applied by the
- *	  aggregate's C functions.  Loading costs O(events since the snapshot),
+ *	  events after it, read in batches (the first with a plain execution,
+ *	  the rest through a cursor) and applied by the aggregate's C functions.  Loading costs O(events since the snapshot),
  *	  not O(stream length).  A state this backend folded before is kept
  *	  (state_cache.c) and only the events after it are applied.
  *
@@ -98,11 +98,95 @@ start_from_snapshot(const pg_uuid_t *stream_id, const char *expected_type,
 	MemoryContextSwitchTo(old);
 }
 
+/* What apply_rows found. */
+typedef enum TailStep
+{
+	TAIL_MORE,					/* every row applied: there may be more */
+	TAIL_DONE,					/* stopped at an event after as_of */
+	TAIL_UNUSABLE				/* the cached state's last event is not visible */
+} TailStep;
+
+/*
+ * Apply the rows of SPI_tuptable to result.  *check: the first row is the
+ * cached state's last event, read only to prove it is still visible.
+ */
+static TailStep
+apply_rows(const pg_uuid_t *stream_id, int64 from_version, bool *check,
+		   const char *expected_type, bool has_as_of, TimestampTz as_of,
+		   MemoryContext state_cxt, MemoryContext event_cxt,
+		   CqrsFoldResult *result)
+{
+	uint64		i;
+
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		CqrsStoredEvent ev;
+		bool		isnull;
+		MemoryContext old;
+
+		ev.version = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+		if (*check)
+		{
+			*check = false;
+			if (ev.version != from_version)
+				return TAIL_UNUSABLE;
+			continue;
+		}
+
+		MemoryContextReset(event_cxt);
+		old = MemoryContextSwitchTo(event_cxt);
+		ev.recorded_at = DatumGetTimestampTz(SPI_getbinval(tuple, desc, 6, &isnull));
+		if (has_as_of && ev.recorded_at > as_of)
+		{
+			MemoryContextSwitchTo(old);
+			return TAIL_DONE;
+		}
+		if (ev.version != result->version + 1)
+			elog(ERROR, "stream %s jumps from version " INT64_FORMAT " to " INT64_FORMAT,
+				 cqrs_uuid_to_cstring(stream_id), result->version, ev.version);
+		ev.event_type = TextDatumGetCString(SPI_getbinval(tuple, desc, 3, &isnull));
+		ev.data = DatumGetJsonbP(SPI_getbinval(tuple, desc, 4, &isnull));
+		ev.metadata = DatumGetJsonbP(SPI_getbinval(tuple, desc, 5, &isnull));
+
+		MemoryContextSwitchTo(state_cxt);
+		if (result->state == NULL)
+		{
+			char	   *stream_type = SPI_getvalue(tuple, desc, 2);
+
+			result->stream_type = pstrdup(stream_type);
+			result->ops = cqrs_aggregate_for(expected_type ? expected_type : stream_type);
+			result->state = result->ops->create();
+		}
+		MemoryContextSwitchTo(event_cxt);
+		if (result->ops->upcast)
+			result->ops->upcast(&ev);
+		MemoryContextSwitchTo(state_cxt);
+		result->ops->apply(result->state, &ev);
+		MemoryContextSwitchTo(old);
+
+		result->version = ev.version;
+		if (ev.recorded_at > result->max_recorded_at)
+			result->max_recorded_at = ev.recorded_at;
+		result->events_applied++;
+	}
+	return TAIL_MORE;
+}
+
 /*
  * Apply the stream's events from version from_version on to result (whose
  * state lives in state_cxt).  With cached, result already holds the state
  * at from_version: the event at that version is read only to prove it is
  * still visible; returns false when it is not.
+ *
+ * The first FOLD_FETCH_SIZE events are read with a plain execution: a
+ * command on a cached state reads one or two, and a cursor's portal would
+ * cost more than the reading.  Only a longer tail goes on through a
+ * cursor, from the version after the last one applied.  (Without the
+ * caller's snapshot, the cursor may see events committed after the first
+ * read: the fold is then that of a later prefix of the stream, as if it
+ * had started later.)
  */
 static bool
 fold_tail(const pg_uuid_t *stream_id, int64 from_version, bool cached,
@@ -111,11 +195,11 @@ fold_tail(const pg_uuid_t *stream_id, int64 from_version, bool cached,
 {
 	Oid			argtypes[2] = {UUIDOID, INT8OID};
 	Datum		values[2];
-	Portal		portal;
+	Portal		portal = NULL;
 	MemoryContext event_cxt;
-	bool		done = false;
-	bool		first = true;
-	bool		usable = true;
+	bool		check = cached;
+	TailStep	step;
+	int			rc;
 
 	cqrs_spi_plan(&plan_tail,
 				  "SELECT version, stream_type, event_type, data, metadata,"
@@ -124,88 +208,39 @@ fold_tail(const pg_uuid_t *stream_id, int64 from_version, bool cached,
 				  2, argtypes);
 	values[0] = UUIDPGetDatum((pg_uuid_t *) stream_id);
 	values[1] = Int64GetDatum(from_version);
-	portal = SPI_cursor_open(NULL, plan_tail, values, NULL, read_only);
+	rc = SPI_execute_plan(plan_tail, values, NULL, read_only, FOLD_FETCH_SIZE);
+	cqrs_spi_check(rc, SPI_OK_SELECT, "reading a stream");
 
 	event_cxt = AllocSetContextCreate(CurrentMemoryContext, "cqrs fold events",
 									  ALLOCSET_DEFAULT_SIZES);
-
-	while (!done)
+	for (;;)
 	{
-		uint64		i;
+		bool		full = SPI_processed == FOLD_FETCH_SIZE;
 
-		SPI_cursor_fetch(portal, true, FOLD_FETCH_SIZE);
 		if (SPI_processed == 0)
 		{
-			if (first && cached)
-				usable = false;
+			/* the end; at once: not even the cached state's last event */
+			step = check ? TAIL_UNUSABLE : TAIL_DONE;
+			SPI_freetuptable(SPI_tuptable);
 			break;
 		}
-
-		for (i = 0; i < SPI_processed; i++)
-		{
-			HeapTuple	tuple = SPI_tuptable->vals[i];
-			TupleDesc	desc = SPI_tuptable->tupdesc;
-			CqrsStoredEvent ev;
-			bool		isnull;
-			MemoryContext old;
-
-			ev.version = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
-			if (first && cached)
-			{
-				/* The cached state's last event: visible, so usable. */
-				first = false;
-				if (ev.version != from_version)
-				{
-					usable = false;
-					done = true;
-					break;
-				}
-				continue;
-			}
-			first = false;
-
-			MemoryContextReset(event_cxt);
-			old = MemoryContextSwitchTo(event_cxt);
-			ev.recorded_at = DatumGetTimestampTz(SPI_getbinval(tuple, desc, 6, &isnull));
-			if (has_as_of && ev.recorded_at > as_of)
-			{
-				MemoryContextSwitchTo(old);
-				done = true;
-				break;
-			}
-			if (ev.version != result->version + 1)
-				elog(ERROR, "stream %s jumps from version " INT64_FORMAT " to " INT64_FORMAT,
-					 cqrs_uuid_to_cstring(stream_id), result->version, ev.version);
-			ev.event_type = TextDatumGetCString(SPI_getbinval(tuple, desc, 3, &isnull));
-			ev.data = DatumGetJsonbP(SPI_getbinval(tuple, desc, 4, &isnull));
-			ev.metadata = DatumGetJsonbP(SPI_getbinval(tuple, desc, 5, &isnull));
-
-			MemoryContextSwitchTo(state_cxt);
-			if (result->state == NULL)
-			{
-				char	   *stream_type = SPI_getvalue(tuple, desc, 2);
-
-				result->stream_type = pstrdup(stream_type);
-				result->ops = cqrs_aggregate_for(expected_type ? expected_type : stream_type);
-				result->state = result->ops->create();
-			}
-			MemoryContextSwitchTo(event_cxt);
-			if (result->ops->upcast)
-				result->ops->upcast(&ev);
-			MemoryContextSwitchTo(state_cxt);
-			result->ops->apply(result->state, &ev);
-			MemoryContextSwitchTo(old);
-
-			result->version = ev.version;
-			if (ev.recorded_at > result->max_recorded_at)
-				result->max_recorded_at = ev.recorded_at;
-			result->events_applied++;
-		}
+		step = apply_rows(stream_id, from_version, &check, expected_type,
+						  has_as_of, as_of, state_cxt, event_cxt, result);
 		SPI_freetuptable(SPI_tuptable);
+		if (step != TAIL_MORE || !full)
+			break;
+
+		if (portal == NULL)
+		{
+			values[1] = Int64GetDatum(result->version + 1);
+			portal = SPI_cursor_open(NULL, plan_tail, values, NULL, read_only);
+		}
+		SPI_cursor_fetch(portal, true, FOLD_FETCH_SIZE);
 	}
-	SPI_cursor_close(portal);
+	if (portal != NULL)
+		SPI_cursor_close(portal);
 	MemoryContextDelete(event_cxt);
-	return usable;
+	return step != TAIL_UNUSABLE;
 }
 
 /* Fold from this backend's cached state; false when there is none usable. */
