@@ -4,24 +4,13 @@
 -- once, whatever crashes.  Run by the background worker and cqrs.drain().
 -- See docs/projections.md.
 
--- A checkpoint: a global position, or 0 before the first event.
-CREATE DOMAIN cqrs.projection_position AS bigint
-    CONSTRAINT projection_position_check CHECK (VALUE >= 0);
-
--- The rules on a projection's row are a domain (position) and a trigger
--- (projections_check below), not CHECK constraints: PostgreSQL 15 reads
--- a table's CHECK expressions back from their stored text and plans them
--- for every INSERT or UPDATE statement, and the runner updates each
--- projection's checkpoint at every worker step (nine UPDATEs a step; the
--- checks were more than half of their cost).  A domain's check is
--- prepared once per session and runs only for the column set; the trigger
--- runs only when a column it checks is set.
 CREATE TABLE cqrs.projections (
-    name text PRIMARY KEY,
+    name text PRIMARY KEY CHECK (name <> ''),
     handler regprocedure NOT NULL,
     event_types text[],
-    position cqrs.projection_position NOT NULL DEFAULT 0,
-    state text NOT NULL DEFAULT 'running',    -- running, stopped, failed
+    position bigint NOT NULL DEFAULT 0 CHECK (position >= 0),
+    state text NOT NULL DEFAULT 'running'
+        CHECK (state IN ('running', 'stopped', 'failed')),
     applied_events bigint NOT NULL DEFAULT 0,
     last_error text,
     last_error_sqlstate text,
@@ -49,39 +38,9 @@ CREATE TABLE cqrs.projections (
     last_rebuilt_at timestamptz,
     -- one of the extension's own read models (registered by its install
     -- script, not dumped: see below)
-    internal boolean NOT NULL DEFAULT false
+    internal boolean NOT NULL DEFAULT false,
+    CHECK (tables IS NULL OR schema_name IS NOT NULL)
 );
-
--- name <> '', state one of running / stopped / failed, tables only with
--- schema_name; raised as a check violation (23514).
-CREATE FUNCTION cqrs.projections_check()
-    RETURNS trigger
-    LANGUAGE plpgsql
-    SET search_path = pg_catalog, pg_temp
-    AS $$
-BEGIN
-    IF NEW.name = '' THEN
-        RAISE EXCEPTION 'new row for relation "projections" violates check constraint "projections_name_check"'
-            USING ERRCODE = 'check_violation', TABLE = 'projections', SCHEMA = 'cqrs',
-                  CONSTRAINT = 'projections_name_check';
-    END IF;
-    IF NEW.state NOT IN ('running', 'stopped', 'failed') THEN
-        RAISE EXCEPTION 'new row for relation "projections" violates check constraint "projections_state_check"'
-            USING ERRCODE = 'check_violation', TABLE = 'projections', SCHEMA = 'cqrs',
-                  CONSTRAINT = 'projections_state_check';
-    END IF;
-    IF NEW.tables IS NOT NULL AND NEW.schema_name IS NULL THEN
-        RAISE EXCEPTION 'new row for relation "projections" violates check constraint "projections_check"'
-            USING ERRCODE = 'check_violation', TABLE = 'projections', SCHEMA = 'cqrs',
-                  CONSTRAINT = 'projections_check';
-    END IF;
-    RETURN NULL;
-END
-$$;
-
-CREATE TRIGGER projections_check
-    AFTER INSERT OR UPDATE OF name, state, tables, schema_name ON cqrs.projections
-    FOR EACH ROW EXECUTE FUNCTION cqrs.projections_check();
 
 COMMENT ON TABLE cqrs.projections IS
     'Registered projections: handler, checkpoint, state and the error that stopped one';
@@ -195,7 +154,7 @@ COMMENT ON FUNCTION cqrs.run_projections(integer) IS
 
 CREATE VIEW cqrs.projection_status AS
 SELECT p.name,
-       p.position::bigint AS position,
+       p.position,
        s.last_position - p.position AS lag_events,
        coalesce(extract(epoch FROM now() - (
            SELECT e.recorded_at FROM cqrs.events e
