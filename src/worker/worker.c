@@ -74,6 +74,9 @@ worker_attach_shmem(void)
 	before_shmem_exit(worker_detach_shmem, (Datum) 0);
 }
 
+/* Items a step handles beyond which the worker is catching up a backlog. */
+#define CQRS_BACKLOG_STEP 500
+
 /* Is the extension installed in our database?  (Own transaction.) */
 static bool
 extension_installed(void)
@@ -181,12 +184,24 @@ cqrs_worker_main(Datum main_arg)
 		{
 			int64		done;
 
-			/* Work until nothing is left, one transaction per step. */
+			/* Work until nothing is left, step after step. */
 			do
 			{
 				CHECK_FOR_INTERRUPTS();
 				done = run_one_step(worker_cxt);
 				MemoryContextReset(worker_cxt);
+
+				/*
+				 * A small step under a steady stream of commits: let the
+				 * next commits gather, as after a wake-up, instead of taking
+				 * a step (and a commit flush) for every commit or two.  A big
+				 * step means a backlog: carry on at once.
+				 */
+				if (done > 0 && done < CQRS_BACKLOG_STEP &&
+					cqrs_worker_batch_delay_ms > 0)
+					(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+									 cqrs_worker_batch_delay_ms,
+									 PG_WAIT_EXTENSION);
 			} while (done > 0);
 		}
 
