@@ -75,7 +75,7 @@ worker_attach_shmem(void)
 }
 
 /* Items a step handles beyond which the worker is catching up a backlog. */
-#define CQRS_BACKLOG_STEP 500
+#define CQRS_BACKLOG_STEP 64
 
 /* Is the extension installed in our database?  (Own transaction.) */
 static bool
