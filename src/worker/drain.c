@@ -11,6 +11,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/timestamp.h"
@@ -25,10 +26,27 @@ PG_FUNCTION_INFO_V1(cqrs_drain);
 /* Rounds of sequencer, projections and commands in one step. */
 #define CQRS_DRAIN_ROUNDS 4
 
-static inline void
+/*
+ * A commit point is worth its WAL flush once the transaction holds work
+ * that readers should not wait for any longer: a batch of some size, or
+ * work that has been open for a few milliseconds.  A step for a commit or
+ * two (one order, say) commits once, at its end, so the chain of reactions
+ * behind a single order still costs one flush.
+ */
+#define CQRS_COMMIT_POINT_WORK 64
+#define CQRS_COMMIT_POINT_MS 5
+
+static void
 reach_commit_point(CqrsCommitPoint commit_point, int64 work_done)
 {
-	if (commit_point != NULL && work_done > 0)
+	TimestampTz started;
+
+	if (commit_point == NULL || work_done <= 0)
+		return;
+	started = GetCurrentTransactionStartTimestamp();
+	if (work_done >= CQRS_COMMIT_POINT_WORK ||
+		TimestampDifferenceExceeds(started, GetCurrentTimestamp(),
+								   CQRS_COMMIT_POINT_MS))
 		commit_point();
 }
 
@@ -45,8 +63,8 @@ cqrs_drain_step(TimestampTz as_of, CqrsCommitPoint commit_point)
 	/*
 	 * Global order first: everything downstream reads sequenced events.
 	 * Then the projections, whose effects and checkpoints commit together;
-	 * a commit point follows, so the read models show the new events
-	 * without waiting for what the events set off.  Then the enqueued
+	 * a commit point follows (see reach_commit_point), so the read models
+	 * show the new events without waiting for what the events set off.  Then the enqueued
 	 * commands (the process manager's among them) and the scheduled ones
 	 * due at as_of.  What those commands append is numbered and projected
 	 * by the next round (the sequencer sees its own transaction's appends)

@@ -104,7 +104,7 @@ pgbench_tps() {
     local pgcpu=() pb log_before
     [ "$pinned" -eq 1 ] && pgcpu=(taskset -c 0)
     log_before=$(wc -l <"$work/server.log")
-    PGOPTIONS="-c synchronous_commit=$sync" as_pg "${pgcpu[@]}" "$bin/pgbench" -h "$work" -p "$port" -U postgres \
+    PGOPTIONS="-c synchronous_commit=$sync ${session_options:-}" as_pg "${pgcpu[@]}" "$bin/pgbench" -h "$work" -p "$port" -U postgres \
         -n -M prepared -T "$duration" -c "$clients" -j "$threads" \
         -D run="$run_no" -D v=-1 "$@" -f "$script" "$db" >"$work/pgbench.out" 2>&1 &
     pb=$!
@@ -193,7 +193,10 @@ if want load; then
     declare -A lt
     for r in $(seq 1 "$rounds"); do
         for s in 0010 1000 1049; do
-            pgbench_tps "$here/load.sql" 1 on -D sid=00000000-0000-4000-8000-00000000$s; note_av "load $s, round $r"
+            # Without the session's state cache: every load reads the
+            # latest snapshot and the tail, as a first load in a session does.
+            session_options="-c cqrs_conf.state_cache_size=0" \
+                pgbench_tps "$here/load.sql" 1 on -D sid=00000000-0000-4000-8000-00000000$s; note_av "load $s, round $r"
             lt[$s]="${lt[$s]:-} $tps"
         done
         echo "  load round $r: tps for 10 events $(echo "${lt[0010]}" | awk '{print $NF}'), 100,000 $(echo "${lt[1000]}" | awk '{print $NF}'), worst tail $(echo "${lt[1049]}" | awk '{print $NF}')" >&2
