@@ -425,7 +425,7 @@ read_events(int64 position, int max_events, int64 up_to,
  */
 static int64
 run_projections(const char *only, int max_events, int64 up_to,
-				bool finish_rebuilds)
+				bool finish_rebuilds, bool *behind)
 {
 	Projection *list;
 	int			nprojections;
@@ -476,6 +476,8 @@ run_projections(const char *only, int max_events, int64 up_to,
 								event_desc, &events, &types, &positions);
 		if (p->is_rebuild && count < max_events)
 			caught_up[ncaught_up++] = p->name;
+		if (count == max_events && !p->is_rebuild && behind)
+			*behind = true;
 		if (count == 0)
 			continue;
 
@@ -537,9 +539,10 @@ run_projections(const char *only, int max_events, int64 up_to,
 }
 
 int64
-cqrs_run_projections(int max_events)
+cqrs_run_projections(int max_events, bool *behind)
 {
-	return run_projections(NULL, max_events, PG_INT64_MAX, true);
+	*behind = false;
+	return run_projections(NULL, max_events, PG_INT64_MAX, true, behind);
 }
 
 Datum
@@ -551,7 +554,11 @@ cqrs_run_projections_sql(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_events must be positive")));
-	PG_RETURN_INT64(cqrs_run_projections(max_events));
+	{
+		bool		behind;
+
+		PG_RETURN_INT64(cqrs_run_projections(max_events, &behind));
+	}
 }
 
 /*
@@ -576,7 +583,7 @@ cqrs_run_projection_sql(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_events must be positive")));
-	PG_RETURN_INT64(run_projections(name, max_events, up_to, false));
+	PG_RETURN_INT64(run_projections(name, max_events, up_to, false, NULL));
 }
 
 Datum

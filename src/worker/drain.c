@@ -26,6 +26,9 @@ PG_FUNCTION_INFO_V1(cqrs_drain);
 /* Rounds of sequencer, projections and commands in one step. */
 #define CQRS_DRAIN_ROUNDS 4
 
+/* Commands per round while a projection is more than a batch behind. */
+#define CQRS_PENDING_COMMAND_BATCH_BEHIND 10
+
 /*
  * A commit point is worth its WAL flush once the transaction holds work
  * that readers should not wait for any longer: a batch of some size, or
@@ -76,13 +79,23 @@ cqrs_drain_step(TimestampTz as_of, CqrsCommitPoint commit_point)
 	{
 		uint64		appended_before = cqrs_events_appended;
 		int64		published;
+		bool		projections_behind;
 
 		published = cqrs_sequence_batch(cqrs_sequencer_batch_size);
-		published += cqrs_run_projections(CQRS_PROJECTION_BATCH);
+		published += cqrs_run_projections(CQRS_PROJECTION_BATCH,
+										  &projections_behind);
 		reach_commit_point(commit_point, published);
 		done += published;
 
-		done += cqrs_handle_pending_commands(CQRS_PENDING_COMMAND_BATCH,
+		/*
+		 * Read models first: while a projection has a backlog of more than a
+		 * batch, only a few commands run per round, so a load beyond what
+		 * the worker can do makes the reactions fall behind, not the read
+		 * models (the commands still move on).
+		 */
+		done += cqrs_handle_pending_commands(projections_behind ?
+											 CQRS_PENDING_COMMAND_BATCH_BEHIND :
+											 CQRS_PENDING_COMMAND_BATCH,
 											 as_of);
 
 		/*
