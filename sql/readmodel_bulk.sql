@@ -159,20 +159,6 @@ SELECT s.name, s.state, s.position = q.last_position AS at_end,
   FROM cqrs.projection_status s, cqrs.sequencer_state q
  WHERE s.rebuild_of IS NOT NULL ORDER BY s.name;
 -- rows of the copies equal the live rows (the drain swaps them in)
-CREATE TEMP TABLE before_swap AS
-SELECT 'draft' AS t, to_jsonb(x) AS r FROM conference.draft_orders x
-UNION ALL SELECT 'items', to_jsonb(x) FROM conference.draft_order_items x
-UNION ALL SELECT 'priced', to_jsonb(x) FROM conference.priced_orders x
-UNION ALL SELECT 'lines', to_jsonb(x) FROM conference.priced_order_lines x
-UNION ALL SELECT 'priced_expired', to_jsonb(x) FROM conference.priced_orders_expired x
-UNION ALL SELECT 'lines_expired', to_jsonb(x) FROM conference.priced_order_lines_expired x
-UNION ALL SELECT 'seats', to_jsonb(x) FROM conference.seat_assignments_view x
-UNION ALL SELECT 'mgmt', to_jsonb(x) FROM conference.management_orders x
-UNION ALL SELECT 'mgmt_seats', to_jsonb(x) FROM conference.management_order_seats x
-UNION ALL SELECT 'mgmt_expired', to_jsonb(x) FROM conference.management_orders_expired x
-UNION ALL SELECT 'seat_types', to_jsonb(x) FROM conference.seat_type_view x;
-SELECT w_drain();
-SELECT count(*) AS rebuilds_left FROM cqrs.projections WHERE rebuild_of IS NOT NULL;
 CREATE TEMP VIEW after_swap AS
 SELECT 'draft' AS t, to_jsonb(x) AS r FROM conference.draft_orders x
 UNION ALL SELECT 'items', to_jsonb(x) FROM conference.draft_order_items x
@@ -185,6 +171,9 @@ UNION ALL SELECT 'mgmt', to_jsonb(x) FROM conference.management_orders x
 UNION ALL SELECT 'mgmt_seats', to_jsonb(x) FROM conference.management_order_seats x
 UNION ALL SELECT 'mgmt_expired', to_jsonb(x) FROM conference.management_orders_expired x
 UNION ALL SELECT 'seat_types', to_jsonb(x) FROM conference.seat_type_view x;
+CREATE TEMP TABLE before_swap AS SELECT * FROM after_swap;
+SELECT w_drain();
+SELECT count(*) AS rebuilds_left FROM cqrs.projections WHERE rebuild_of IS NOT NULL;
 SELECT (SELECT count(*) FROM (SELECT * FROM before_swap EXCEPT ALL SELECT * FROM after_swap) a)
      + (SELECT count(*) FROM (SELECT * FROM after_swap EXCEPT ALL SELECT * FROM before_swap) b)
        AS changed,

@@ -18,7 +18,6 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-bin=/usr/lib/postgresql/15/bin
 duration=6
 rounds=3
 keep=0
@@ -33,43 +32,18 @@ while [ $# -gt 0 ]; do
 done
 [ "$duration" -ge 4 ] || { echo "--duration must be at least 4" >&2; exit 2; }
 
-if [ "$(id -u)" -eq 0 ]; then as_pg() { runuser -u postgres -- "$@"; }; else as_pg() { "$@"; }; fi
-
-work=$(mktemp -d /tmp/cqrs-breakdown.XXXXXX)
-chmod 755 "$work"
-[ "$(id -u)" -eq 0 ] && chown postgres:postgres "$work"
-data=$work/data
-port=$((50000 + RANDOM % 10000))
-db=bench
-cleanup() {
-    as_pg "$bin/pg_ctl" -D "$data" -m immediate -w stop >/dev/null 2>&1 || true
-    if [ "$keep" -eq 1 ]; then echo "cluster left in $work" >&2; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-
-as_pg "$bin/initdb" -D "$data" -A trust -U postgres >/dev/null
-cat >>"$data/postgresql.conf" <<CONF
-port = $port
-listen_addresses = ''
-unix_socket_directories = '$work'
-shared_preload_libraries = 'cqrs_conf,pg_stat_statements'
+# lib.sh: the throwaway cluster (worker on), psql, median.
+pin=0
+. "$here/lib.sh"
+extra_conf="shared_preload_libraries = 'cqrs_conf,pg_stat_statements'
 pg_stat_statements.track = none
-pg_stat_statements.max = 1000
-cqrs_conf.database = '$db'
-shared_buffers = 512MB
-max_wal_size = 8GB
-checkpoint_timeout = 30min
-CONF
-if ! as_pg "$bin/pg_ctl" -D "$data" -l "$work/server.log" -w start >/dev/null; then
-    tail -20 "$work/server.log" >&2; exit 1
-fi
-psql() { as_pg "$bin/psql" -h "$work" -p "$port" -U postgres -d "$db" -qAtX -v ON_ERROR_STOP=1 "$@"; }
-as_pg "$bin/createdb" -h "$work" -p "$port" -U postgres "$db"
+pg_stat_statements.max = 1000"
+start_cluster breakdown
 psql -f "$here/setup.sql" >/dev/null
 psql -c "CREATE EXTENSION pg_stat_statements"
 
 worker_pid() { psql -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'cqrs_conf worker' LIMIT 1"; }
-for _ in $(seq 1 50); do [ -n "$(worker_pid)" ] && break; sleep 0.2; done
+wait_worker
 
 postmaster=$(head -1 "$data/postmaster.pid")
 pin() {
@@ -108,7 +82,6 @@ one() {
     psql -c "CHECKPOINT"
 }
 
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
 variants="plain ours nosnap asyncworker"
 declare -A T B W
