@@ -177,4 +177,29 @@ SELECT try($$SELECT cqrs.append('dddddddd-0000-4000-8000-0000000000ee', '', NULL
     '[{"type": "X", "data": {}}]')$$);
 SELECT n_events();
 
+\echo == INSERT triggers and CHECK constraints a DBA adds to the log apply to appends
+CREATE TABLE appends_seen (stream_id uuid, version bigint, event_type text);
+CREATE FUNCTION note_append() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO public.appends_seen VALUES (NEW.stream_id, NEW.version, NEW.event_type);
+    RETURN NEW;
+END $$;
+CREATE TRIGGER note_append AFTER INSERT ON cqrs.events
+    FOR EACH ROW EXECUTE FUNCTION note_append();
+\set t '\'dddddddd-0000-4000-8000-0000000000f1\''
+SELECT cqrs.append(:t, 'Audited', -1, '[{"type": "A", "data": {}}]');
+SELECT cqrs.append(:t, 'Audited', 0, '[{"type": "B", "data": {}}, {"type": "C", "data": {}},
+    {"type": "D", "data": {}}, {"type": "E", "data": {}}]');
+SELECT version, event_type FROM appends_seen ORDER BY version;
+DROP TRIGGER note_append ON cqrs.events;
+SELECT cqrs.append(:t, 'Audited', 4, '[{"type": "F", "data": {}}]');
+SELECT count(*) AS seen FROM appends_seen;
+ALTER TABLE cqrs.events ADD CONSTRAINT small_events
+    CHECK (pg_catalog.pg_column_size(data) < 100);
+SELECT try($$SELECT cqrs.append('dddddddd-0000-4000-8000-0000000000f1', 'Audited', 5,
+    jsonb_build_array(jsonb_build_object('type', 'Big', 'data',
+        jsonb_build_object('text', repeat('x', 200)))))$$);
+ALTER TABLE cqrs.events DROP CONSTRAINT small_events;
+SELECT cqrs.stream_version(:t);
+
 \i sql/include/drop_database.sql

@@ -58,6 +58,7 @@ cqrs_shmem_startup(void)
 		cqrs_shared->worker_pid = 0;
 		cqrs_shared->worker_database = InvalidOid;
 		cqrs_shared->worker_latch = NULL;
+		pg_atomic_init_u32(&cqrs_shared->worker_polling, 0);
 	}
 	LWLockRelease(AddinShmemInitLock);
 }

@@ -11,6 +11,7 @@
 
 #include "postgres.h"
 
+#include "port/atomics.h"
 #include "storage/latch.h"
 #include "storage/spin.h"
 #include "utils/timestamp.h"
@@ -29,6 +30,12 @@ typedef struct CqrsSharedState
 	pid_t		worker_pid;
 	Oid			worker_database;
 	Latch	   *worker_latch;
+
+	/*
+	 * Set while the worker polls (it looks for work every batch delay, see
+	 * worker.c): committing backends then leave its latch alone.
+	 */
+	pg_atomic_uint32 worker_polling;
 } CqrsSharedState;
 
 extern CqrsSharedState *cqrs_shared;

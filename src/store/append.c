@@ -6,7 +6,7 @@
  *
  *	  The stream is locked for the rest of the transaction, its current
  *	  version is read, the expected version is checked, and the events are
- *	  inserted with consecutive versions.  A retry of an append that already
+ *	  inserted with consecutive versions (event_insert.c).  A retry of an append that already
  *	  happened (same event ids at the same place) returns the original
  *	  version and writes nothing.  Global positions are not assigned here:
  *	  the sequencer hands them out once the transaction is visible as
@@ -29,6 +29,7 @@
 #include "cqrs_conf.h"
 #include "store/append.h"
 #include "store/event_input.h"
+#include "store/event_insert.h"
 #include "store/snapshot.h"
 #include "store/stream_head.h"
 #include "store/stream_lock.h"
@@ -40,15 +41,10 @@ uint64		cqrs_events_appended = 0;
 
 PG_FUNCTION_INFO_V1(cqrs_append);
 
-/* Batches at least this long go through one INSERT ... SELECT unnest(). */
-#define BULK_INSERT_THRESHOLD 4
-
 /* Order of the appends within the current top-level transaction. */
 static FullTransactionId ordinal_xid = {0};
 static int32 next_ordinal = 0;
 
-static SPIPlanPtr plan_insert_one = NULL;
-static SPIPlanPtr plan_insert_many = NULL;
 static SPIPlanPtr plan_ids_after = NULL;
 static SPIPlanPtr plan_find_id = NULL;
 
@@ -147,84 +143,6 @@ take_ordinals(int count)
 	return first;
 }
 
-static void
-insert_one(const pg_uuid_t *stream_id, text *stream_type, int64 version,
-		   CqrsEventInput *ev, int32 ordinal)
-{
-	Oid			argtypes[8] = {UUIDOID, TEXTOID, INT8OID, TEXTOID, JSONBOID,
-	JSONBOID, UUIDOID, INT4OID};
-	Datum		values[8];
-	int			rc;
-
-	cqrs_spi_plan(&plan_insert_one,
-				  "INSERT INTO cqrs.events (stream_id, stream_type, version,"
-				  " event_type, data, metadata, event_id, append_xid,"
-				  " append_ordinal)"
-				  " VALUES ($1, $2, $3, $4, $5, $6, $7,"
-				  " pg_catalog.pg_current_xact_id(), $8)",
-				  8, argtypes);
-	values[0] = UUIDPGetDatum((pg_uuid_t *) stream_id);
-	values[1] = PointerGetDatum(stream_type);
-	values[2] = Int64GetDatum(version);
-	values[3] = CStringGetTextDatum(ev->event_type);
-	values[4] = JsonbPGetDatum(ev->data);
-	values[5] = JsonbPGetDatum(ev->metadata);
-	values[6] = UUIDPGetDatum(&ev->event_id);
-	values[7] = Int32GetDatum(ordinal);
-	rc = SPI_execute_plan(plan_insert_one, values, NULL, false, 0);
-	cqrs_spi_check(rc, SPI_OK_INSERT, "inserting an event");
-}
-
-static void
-insert_many(const pg_uuid_t *stream_id, text *stream_type, int64 first_version,
-			CqrsEventInput *events, int count, int32 first_ordinal)
-{
-	Oid			argtypes[8] = {UUIDOID, TEXTOID, INT8OID, INT4OID,
-	TEXTARRAYOID, JSONBARRAYOID, JSONBARRAYOID, UUIDARRAYOID};
-	Datum		values[8];
-	Datum	   *types = palloc(sizeof(Datum) * count);
-	Datum	   *datas = palloc(sizeof(Datum) * count);
-	Datum	   *metas = palloc(sizeof(Datum) * count);
-	Datum	   *ids = palloc(sizeof(Datum) * count);
-	int			i;
-	int			rc;
-
-	for (i = 0; i < count; i++)
-	{
-		types[i] = CStringGetTextDatum(events[i].event_type);
-		datas[i] = JsonbPGetDatum(events[i].data);
-		metas[i] = JsonbPGetDatum(events[i].metadata);
-		ids[i] = UUIDPGetDatum(&events[i].event_id);
-	}
-
-	cqrs_spi_plan(&plan_insert_many,
-				  "INSERT INTO cqrs.events (stream_id, stream_type, version,"
-				  " event_type, data, metadata, event_id, append_xid,"
-				  " append_ordinal)"
-				  " SELECT $1, $2, $3 + u.n - 1, u.t, u.d, u.m, u.i,"
-				  " pg_catalog.pg_current_xact_id(), $4 + (u.n - 1)::integer"
-				  " FROM unnest($5, $6, $7, $8)"
-				  " WITH ORDINALITY AS u(t, d, m, i, n)",
-				  8, argtypes);
-	values[0] = UUIDPGetDatum((pg_uuid_t *) stream_id);
-	values[1] = PointerGetDatum(stream_type);
-	values[2] = Int64GetDatum(first_version);
-	values[3] = Int32GetDatum(first_ordinal);
-	values[4] = PointerGetDatum(construct_array(types, count, TEXTOID,
-												-1, false, TYPALIGN_INT));
-	values[5] = PointerGetDatum(construct_array(datas, count, JSONBOID,
-												-1, false, TYPALIGN_INT));
-	values[6] = PointerGetDatum(construct_array(metas, count, JSONBOID,
-												-1, false, TYPALIGN_INT));
-	values[7] = PointerGetDatum(construct_array(ids, count, UUIDOID,
-												UUID_LEN, false, TYPALIGN_CHAR));
-	rc = SPI_execute_plan(plan_insert_many, values, NULL, false, 0);
-	cqrs_spi_check(rc, SPI_OK_INSERT, "inserting events");
-	if (SPI_processed != (uint64) count)
-		elog(ERROR, "inserted " UINT64_FORMAT " events instead of %d",
-			 SPI_processed, count);
-}
-
 /*
  * The append itself, for callers already connected to SPI (the command
  * layer appends in the middle of its own work).  stream_type must be
@@ -239,7 +157,6 @@ cqrs_append_events(const pg_uuid_t *stream_id, text *stream_type,
 	char	   *current_type;
 	char	   *type_cstr = text_to_cstring(stream_type);
 	int32		first_ordinal;
-	int			i;
 
 	cqrs_lock_stream(stream_id);
 
@@ -304,15 +221,8 @@ cqrs_append_events(const pg_uuid_t *stream_id, text *stream_type,
 	}
 
 	first_ordinal = take_ordinals(count);
-	if (count < BULK_INSERT_THRESHOLD)
-	{
-		for (i = 0; i < count; i++)
-			insert_one(stream_id, stream_type, current + 1 + i, &events[i],
-					   first_ordinal + i);
-	}
-	else
-		insert_many(stream_id, stream_type, current + 1, events, count,
-					first_ordinal);
+	cqrs_insert_events(stream_id, stream_type, current + 1, events, count,
+					   first_ordinal);
 
 	cqrs_snapshot_after_append(stream_id, current, current + count);
 	cqrs_wake_worker_at_commit();

@@ -15,10 +15,6 @@
  *	  only when the stream is behind the expectation (a failing append) does
  *	  a second, unbounded scan run.
  *
- *	  The OIDs of cqrs.events and its primary key are looked up once and
- *	  forgotten on any relcache invalidation of either (DROP EXTENSION and
- *	  CREATE EXTENSION again in the same session get new ones).
- *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -29,61 +25,14 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
-#include "catalog/namespace.h"
 #include "executor/tuptable.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
-#include "utils/inval.h"
-#include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
+#include "store/event_relation.h"
 #include "store/stream_head.h"
-
-static Oid	events_oid = InvalidOid;
-static Oid	pkey_oid = InvalidOid;
-static AttrNumber version_attnum;
-static AttrNumber stream_type_attnum;
-static bool callback_registered = false;
-
-static void
-forget_oids(Datum arg, Oid relid)
-{
-	if (relid == InvalidOid || relid == events_oid || relid == pkey_oid)
-	{
-		events_oid = InvalidOid;
-		pkey_oid = InvalidOid;
-	}
-}
-
-static void
-look_up_oids(void)
-{
-	Oid			nsp;
-	Oid			events;
-	Oid			pkey;
-
-	if (!callback_registered)
-	{
-		CacheRegisterRelcacheCallback(forget_oids, (Datum) 0);
-		callback_registered = true;
-	}
-
-	nsp = get_namespace_oid("cqrs", false);
-	events = get_relname_relid("events", nsp);
-	pkey = get_relname_relid("events_pkey", nsp);
-	if (!OidIsValid(events) || !OidIsValid(pkey))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation \"cqrs.events\" or its primary key does not exist")));
-	version_attnum = get_attnum(events, "version");
-	stream_type_attnum = get_attnum(events, "stream_type");
-	if (version_attnum == InvalidAttrNumber ||
-		stream_type_attnum == InvalidAttrNumber)
-		elog(ERROR, "cqrs.events has no column \"version\" or \"stream_type\"");
-	events_oid = events;
-	pkey_oid = pkey;
-}
 
 /*
  * The highest version of the stream at or above min_version visible to
@@ -117,10 +66,14 @@ scan_head(Relation events, Relation pkey, Snapshot snapshot,
 	{
 		bool		isnull;
 
-		*version = DatumGetInt64(slot_getattr(slot, version_attnum, &isnull));
+		const CqrsEventRelation *rel = cqrs_event_relation();
+
+		*version = DatumGetInt64(slot_getattr(slot,
+											  rel->attnum[EVCOL_VERSION],
+											  &isnull));
 		if (stream_type)
 			*stream_type = TextDatumGetCString(slot_getattr(slot,
-															stream_type_attnum,
+															rel->attnum[EVCOL_STREAM_TYPE],
 															&isnull));
 	}
 	index_endscan(scan);
@@ -140,13 +93,15 @@ int64
 cqrs_stream_head(const pg_uuid_t *stream_id, Snapshot snapshot,
 				 int64 expected_version, char **stream_type)
 {
+	const CqrsEventRelation *rel = cqrs_event_relation();
+
+	/* Copied: opening a relation may process an invalidation of the cache. */
+	Oid			events_relid = rel->relid;
+	Oid			pkey_relid = rel->pkey_relid;
 	Relation	events;
 	Relation	pkey;
 	bool		pushed = false;
 	int64		version = -1;
-
-	if (!OidIsValid(events_oid))
-		look_up_oids();
 
 	if (snapshot == InvalidSnapshot)
 	{
@@ -157,8 +112,8 @@ cqrs_stream_head(const pg_uuid_t *stream_id, Snapshot snapshot,
 		pushed = true;
 	}
 
-	events = table_open(events_oid, AccessShareLock);
-	pkey = index_open(pkey_oid, AccessShareLock);
+	events = table_open(events_relid, AccessShareLock);
+	pkey = index_open(pkey_relid, AccessShareLock);
 
 	if (stream_type)
 		*stream_type = NULL;

@@ -4,8 +4,11 @@
  *	  The database worker: connected to cqrs_conf.database, it runs
  *	  cqrs_drain_step(), committing at the step's commit points, whenever
  *	  a committing transaction sets its latch, or every
- *	  cqrs_conf.worker_naptime.  The
- *	  launcher (launcher.c) starts it once the database exists.
+ *	  cqrs_conf.worker_naptime.  While it has work, and for
+ *	  CQRS_POLL_WINDOW_MS after, it polls instead: a step every
+ *	  cqrs_conf.worker_batch_delay, and committers do not signal it (see
+ *	  commit_wakeup.c).  The launcher (launcher.c) starts it once the
+ *	  database exists.
  *
  *	  Exactly one instance runs (it publishes its latch in shared memory
  *	  and refuses to start twice).  SIGTERM ends it (the launcher starts it
@@ -46,6 +49,7 @@ worker_detach_shmem(int code, Datum arg)
 		cqrs_shared->worker_pid = 0;
 		cqrs_shared->worker_database = InvalidOid;
 		cqrs_shared->worker_latch = NULL;
+		pg_atomic_write_u32(&cqrs_shared->worker_polling, 0);
 	}
 	SpinLockRelease(&cqrs_shared->mutex);
 }
@@ -62,6 +66,7 @@ worker_attach_shmem(void)
 		cqrs_shared->worker_pid = MyProcPid;
 		cqrs_shared->worker_database = MyDatabaseId;
 		cqrs_shared->worker_latch = &MyProc->procLatch;
+		pg_atomic_write_u32(&cqrs_shared->worker_polling, 0);
 	}
 	SpinLockRelease(&cqrs_shared->mutex);
 
@@ -76,6 +81,26 @@ worker_attach_shmem(void)
 
 /* Items a step handles beyond which the worker is catching up a backlog. */
 #define CQRS_BACKLOG_STEP 64
+
+/*
+ * After its last work the worker keeps polling (a step every batch delay)
+ * this long before it goes back to sleeping on its latch.
+ */
+#define CQRS_POLL_WINDOW_MS 50
+
+/* Does the worker poll?  Mirrors cqrs_shared->worker_polling. */
+static bool polling = false;
+
+static void
+set_polling(bool on)
+{
+	if (polling == on)
+		return;
+	polling = on;
+	pg_atomic_write_u32(&cqrs_shared->worker_polling, on ? 1 : 0);
+	/* Cleared before the next step's snapshot is taken. */
+	pg_memory_barrier();
+}
 
 /* Is the extension installed in our database?  (Own transaction.) */
 static bool
@@ -153,6 +178,7 @@ void
 cqrs_worker_main(Datum main_arg)
 {
 	MemoryContext worker_cxt;
+	TimestampTz last_work = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -171,6 +197,7 @@ cqrs_worker_main(Datum main_arg)
 
 	for (;;)
 	{
+		int64		done = 0;
 		int			rc;
 
 		CHECK_FOR_INTERRUPTS();
@@ -181,28 +208,46 @@ cqrs_worker_main(Datum main_arg)
 		}
 
 		if (extension_installed())
+			done = run_one_step(worker_cxt);
+		MemoryContextReset(worker_cxt);
+
+		if (done > 0 && cqrs_worker_batch_delay_ms > 0)
 		{
-			int64		done;
+			/* Work: poll from now on, committers need not wake us. */
+			last_work = GetCurrentTimestamp();
+			set_polling(true);
+		}
+		if (done >= CQRS_BACKLOG_STEP)
+			continue;			/* a backlog: carry on at once */
 
-			/* Work until nothing is left, step after step. */
-			do
+		if (done < 0)
+			set_polling(false); /* a failed step: back off for a naptime */
+		else if (polling)
+		{
+			/*
+			 * A small step, or none, under a steady stream of commits: let
+			 * the next commits gather instead of taking a step (and a commit
+			 * flush) for every commit or two.  The latch is not waited on:
+			 * committers leave it alone while we poll.
+			 */
+			if (cqrs_worker_batch_delay_ms > 0 &&
+				(done > 0 ||
+				 !TimestampDifferenceExceeds(last_work, GetCurrentTimestamp(),
+											 CQRS_POLL_WINDOW_MS)))
 			{
-				CHECK_FOR_INTERRUPTS();
-				done = run_one_step(worker_cxt);
-				MemoryContextReset(worker_cxt);
+				(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+								 cqrs_worker_batch_delay_ms,
+								 PG_WAIT_EXTENSION);
+				continue;
+			}
 
-				/*
-				 * A small step under a steady stream of commits: let the
-				 * next commits gather, as after a wake-up, instead of taking
-				 * a step (and a commit flush) for every commit or two.  A big
-				 * step means a backlog: carry on at once.
-				 */
-				if (done > 0 && done < CQRS_BACKLOG_STEP &&
-					cqrs_worker_batch_delay_ms > 0)
-					(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-									 cqrs_worker_batch_delay_ms,
-									 PG_WAIT_EXTENSION);
-			} while (done > 0);
+			/*
+			 * Quiet for a while: back to sleeping on the latch.  One more
+			 * step first, after the flag is cleared: it sees every commit
+			 * that skipped the wake-up because the flag was still set.
+			 */
+			set_polling(false);
+			continue;
 		}
 
 		/* Read the naptime now: a reload above may just have changed it. */
@@ -218,11 +263,5 @@ cqrs_worker_main(Datum main_arg)
 		if ((rc & WL_LATCH_SET) && cqrs_worker_batch_delay_ms > 0)
 			(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 							 cqrs_worker_batch_delay_ms, PG_WAIT_EXTENSION);
-
-		if (ConfigReloadPending)
-		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
-		}
 	}
 }

@@ -177,10 +177,13 @@ sub commit_prepared_event
 	});
 }
 
-# Let the worker finish its round and go to sleep first.
+# Let the worker finish its round and go to sleep first: after its last
+# work it polls for 50 ms (with the same wait event) before it sleeps on
+# its latch.
 ok($node->poll_query_until('postgres',
 	"SELECT wait_event = 'Extension' FROM pg_stat_activity WHERE backend_type = 'cqrs_conf worker'"),
 	'the worker sleeps');
+usleep(500_000);
 commit_prepared_event('prepared-1h');
 sleep(2);
 is($node->safe_psql('postgres', sequenced('prepared-1h')), 'f',

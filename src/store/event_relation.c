@@ -1,0 +1,75 @@
+/*-------------------------------------------------------------------------
+ *
+ * event_relation.c
+ *	  The OIDs of cqrs.events and of its primary key, and its column
+ *	  numbers, looked up once per session and forgotten on any relcache
+ *	  invalidation of either relation (DROP EXTENSION and CREATE EXTENSION
+ *	  again in the same session give new OIDs).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+
+#include "store/event_relation.h"
+
+static const char *const column_names[EVCOL_COUNT] = {
+	"global_position", "stream_id", "stream_type", "version", "event_type",
+	"data", "metadata", "event_id", "recorded_at", "append_xid",
+	"append_ordinal"
+};
+
+static CqrsEventRelation cached;
+static bool callback_registered = false;
+
+static void
+forget_relation(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == cached.relid ||
+		relid == cached.pkey_relid)
+	{
+		cached.relid = InvalidOid;
+		cached.pkey_relid = InvalidOid;
+	}
+}
+
+const CqrsEventRelation *
+cqrs_event_relation(void)
+{
+	Oid			nsp;
+	Oid			events;
+	Oid			pkey;
+	int			i;
+
+	if (OidIsValid(cached.relid))
+		return &cached;
+
+	if (!callback_registered)
+	{
+		CacheRegisterRelcacheCallback(forget_relation, (Datum) 0);
+		callback_registered = true;
+	}
+
+	nsp = get_namespace_oid("cqrs", false);
+	events = get_relname_relid("events", nsp);
+	pkey = get_relname_relid("events_pkey", nsp);
+	if (!OidIsValid(events) || !OidIsValid(pkey))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation \"cqrs.events\" or its primary key does not exist")));
+	for (i = 0; i < EVCOL_COUNT; i++)
+	{
+		cached.attnum[i] = get_attnum(events, column_names[i]);
+		if (cached.attnum[i] == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("relation \"cqrs.events\" has no column \"%s\"",
+							column_names[i])));
+	}
+	cached.pkey_relid = pkey;
+	cached.relid = events;
+	return &cached;
+}
