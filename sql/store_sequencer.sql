@@ -167,6 +167,39 @@ SELECT cqrs.drain() AS drained;
 SELECT pg_current_xact_id_if_assigned() IS NULL AS no_xid;
 COMMIT;
 
+\echo == numbering keeps every index of the log complete, including one a DBA added
+CREATE EXTENSION amcheck;
+CREATE INDEX events_label_idx ON cqrs.events ((data->>'label'))
+    WHERE event_type = 'Seq';
+SELECT cqrs.append(s('ix'), 'SeqTest', NULL, evs('ix', 3));
+SELECT cqrs.sequence_events() AS numbered;
+SELECT c.relname, bt_index_check(c.oid, true) IS NOT NULL AS checked
+  FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+ WHERE i.indrelid = 'cqrs.events'::regclass ORDER BY c.relname;
+SET enable_seqscan = off;
+SELECT data->>'label' AS label, global_position IS NOT NULL AS numbered
+  FROM cqrs.events WHERE data->>'label' = 'ix2' AND event_type = 'Seq';
+RESET enable_seqscan;
+DROP INDEX cqrs.events_label_idx;
+
+\echo == with a row trigger on UPDATE a DBA added, an UPDATE statement numbers (and fires it)
+CREATE TABLE numbered_seen (pos bigint);
+CREATE FUNCTION note_numbered() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO public.numbered_seen VALUES (NEW.global_position);
+    RETURN NEW;
+END $$;
+CREATE TRIGGER note_numbered AFTER UPDATE ON cqrs.events
+    FOR EACH ROW EXECUTE FUNCTION note_numbered();
+SELECT cqrs.append(s('tr'), 'SeqTest', NULL, evs('tr', 2));
+SELECT cqrs.sequence_events() AS numbered;
+SELECT count(*) AS trigger_saw, max(pos) = (SELECT last_position FROM cqrs.sequencer_state) AS up_to_last
+  FROM numbered_seen;
+DROP TRIGGER note_numbered ON cqrs.events;
+SELECT cqrs.append(s('tr'), 'SeqTest', NULL, ev('tr-after'));
+SELECT cqrs.sequence_events() AS numbered;
+SELECT count(*) AS trigger_saw FROM numbered_seen;
+
 \echo == the whole log: every event has exactly one position, 1..N
 SELECT count(*) FILTER (WHERE global_position IS NULL) AS unsequenced,
        count(*) AS events FROM cqrs.events;

@@ -1,9 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * event_relation.c
- *	  The OIDs of cqrs.events and of its primary key, and its column
- *	  numbers, looked up once per session and forgotten on any relcache
- *	  invalidation of either relation (DROP EXTENSION and CREATE EXTENSION
+ *	  The OIDs of cqrs.events, of its primary key and of its work-list
+ *	  index, and its column numbers, looked up once per session and
+ *	  forgotten on any relcache invalidation of one of them (DROP EXTENSION and CREATE EXTENSION
  *	  again in the same session give new OIDs).
  *
  *-------------------------------------------------------------------------
@@ -29,10 +29,11 @@ static void
 forget_relation(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == cached.relid ||
-		relid == cached.pkey_relid)
+		relid == cached.pkey_relid || relid == cached.unsequenced_relid)
 	{
 		cached.relid = InvalidOid;
 		cached.pkey_relid = InvalidOid;
+		cached.unsequenced_relid = InvalidOid;
 	}
 }
 
@@ -42,6 +43,7 @@ cqrs_event_relation(void)
 	Oid			nsp;
 	Oid			events;
 	Oid			pkey;
+	Oid			unsequenced;
 	int			i;
 
 	if (OidIsValid(cached.relid))
@@ -56,10 +58,12 @@ cqrs_event_relation(void)
 	nsp = get_namespace_oid("cqrs", false);
 	events = get_relname_relid("events", nsp);
 	pkey = get_relname_relid("events_pkey", nsp);
-	if (!OidIsValid(events) || !OidIsValid(pkey))
+	unsequenced = get_relname_relid("events_unsequenced_idx", nsp);
+	if (!OidIsValid(events) || !OidIsValid(pkey) || !OidIsValid(unsequenced))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation \"cqrs.events\" or its primary key does not exist")));
+				 errmsg("relation \"cqrs.events\" or one of its indexes does not exist"),
+				 errdetail("The event store needs cqrs.events, cqrs.events_pkey and cqrs.events_unsequenced_idx.")));
 	for (i = 0; i < EVCOL_COUNT; i++)
 	{
 		cached.attnum[i] = get_attnum(events, column_names[i]);
@@ -70,6 +74,7 @@ cqrs_event_relation(void)
 							column_names[i])));
 	}
 	cached.pkey_relid = pkey;
+	cached.unsequenced_relid = unsequenced;
 	cached.relid = events;
 	return &cached;
 }
