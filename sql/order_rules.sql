@@ -132,6 +132,7 @@ SELECT t_send('MarkSeatsAsReserved', jsonb_build_object('orderId', t_uuid('1d7')
            jsonb_build_object('seatType', t_uuid('1a1'), 'quantity', 1))));
 SELECT t_send('AssignRegistrantDetails', jsonb_build_object('orderId', t_uuid('1d7'),
        'firstName', 'Grace', 'lastName', 'Hopper', 'email', 'grace@contoso.com'));
+SELECT cqrs.drain() AS drained \gset
 RESET cqrs_conf.snapshot_every;
 SELECT count(*) AS snapshots FROM cqrs.snapshots WHERE stream_id = t_uuid('1d7');
 SELECT t_short(((cqrs.load(t_uuid('1d7'))->'state') - 'accessCode'::text - 'reservationExpiration'::text)::text);

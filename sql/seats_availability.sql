@@ -107,6 +107,7 @@ SELECT t_send('MakeSeatReservation', jsonb_build_object('conferenceId', t_uuid('
 SELECT t_send('MakeSeatReservation', jsonb_build_object('conferenceId', t_uuid('2c1'),
        'reservationId', t_uuid('2d7'), 'seats', jsonb_build_array(
            jsonb_build_object('seatType', t_uuid('2a1'), 'quantity', 3))));
+SELECT cqrs.drain() AS drained \gset
 RESET cqrs_conf.snapshot_every;
 SELECT count(*) AS snapshots FROM cqrs.snapshots
  WHERE stream_id = cqrs.derived_stream_id('SeatsAvailability', t_uuid('2c1'));
@@ -122,6 +123,7 @@ SELECT count(*) FILTER (WHERE (cqrs.send('MakeSeatReservation', jsonb_build_obje
            'seats', jsonb_build_array(jsonb_build_object('seatType', t_uuid('2a2'), 'quantity', 2))))).status
            = 'accepted') AS accepted
   FROM generate_series(1, 40);
+SELECT cqrs.drain() AS drained \gset
 RESET cqrs_conf.snapshot_every;
 SET cqrs_conf.state_cache_size = 0;
 SELECT count(*) AS snapshots FROM cqrs.snapshots
@@ -163,9 +165,12 @@ SET cqrs_conf.snapshot_every = 64;
 SELECT t_send('AddSeats', jsonb_build_object('conferenceId', t_uuid('2c3'),
        'seatType', t_uuid('2a3'), 'quantity', 100000));
 SELECT t_big_reserve(1, 2000) AS reserved, t_big_settle(1, 2000) AS settled;
+SELECT cqrs.drain() AS drained \gset
 SELECT t_big_reserve(2001, 3000) AS reserved, t_big_settle(2001, 3000) AS settled;
+SELECT cqrs.drain() AS drained \gset
 -- settled again: removed reservations are no-ops (no event), updates repeat
 SELECT t_big_settle(1, 3000) AS settled_again;
+SELECT cqrs.drain() AS drained \gset
 RESET cqrs_conf.snapshot_every;
 SELECT cqrs.load(cqrs.derived_stream_id('SeatsAvailability', t_uuid('2c3'))) -> 'state' AS big \gset
 SELECT jsonb_array_length(:'big'::jsonb -> 'pendingReservations') AS pending,

@@ -118,12 +118,19 @@ SELECT cqrs.load(:t, now() + interval '1 day') = cqrs.load(:t) AS future_as_of_i
 \echo == snapshots every cqrs_conf.snapshot_every events; loads equal a fold without them
 SET cqrs_conf.snapshot_every = 3;
 -- identical histories, one with snapshots, one without; separate transactions
+-- (the sequencer takes the snapshots: cqrs.drain() after each append)
 SELECT cqrs.append(:s1, 'SnapTest', -1, evs(0, 1));                 -- v1
+SELECT cqrs.drain() AS drained \gset
 SELECT cqrs.append(:s1, 'SnapTest', 1, evs(2, 2));                  -- v2: snapshot
+SELECT cqrs.drain() AS drained \gset
 SELECT cqrs.append(:s1, 'SnapTest', 2, evs(3, 3));                  -- v3
+SELECT cqrs.drain() AS drained \gset
 SELECT cqrs.append(:s1, 'SnapTest', 3, evs(4, 10));                 -- v10: crosses 2 multiples
+SELECT cqrs.drain() AS drained \gset
 SELECT cqrs.append(:s1, 'SnapTest', 10, evs(11, 11));               -- v11: snapshot
+SELECT cqrs.drain() AS drained \gset
 SELECT cqrs.append(:s1, 'SnapTest', NULL, evs(12, 12));             -- v12
+SELECT cqrs.drain() AS drained \gset
 SELECT version, stream_type, schema_version, state,
        max_recorded_at = (SELECT max(recorded_at) FROM cqrs.events e
                            WHERE e.stream_id = s.stream_id AND e.version <= s.version) AS max_recorded_at_ok
@@ -149,6 +156,7 @@ SELECT e1.version,
 SET cqrs_conf.snapshot_every = 3;
 BEGIN;
 SELECT cqrs.append(:s1, 'SnapTest', 12, evs(13, 14));
+SELECT cqrs.drain() AS drained \gset
 SELECT count(*) AS snapshots_in_tx FROM cqrs.snapshots WHERE stream_id = :s1;
 ROLLBACK;
 SELECT count(*) AS snapshots_after_rollback FROM cqrs.snapshots WHERE stream_id = :s1;

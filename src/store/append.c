@@ -30,7 +30,6 @@
 #include "store/append.h"
 #include "store/event_input.h"
 #include "store/event_insert.h"
-#include "store/snapshot.h"
 #include "store/stream_head.h"
 #include "store/stream_lock.h"
 #include "util/spi_plan.h"
@@ -224,7 +223,6 @@ cqrs_append_events(const pg_uuid_t *stream_id, text *stream_type,
 	cqrs_insert_events(stream_id, stream_type, current + 1, events, count,
 					   first_ordinal);
 
-	cqrs_snapshot_after_append(stream_id, current, current + count);
 	cqrs_wake_worker_at_commit();
 	cqrs_events_appended += count;
 

@@ -28,6 +28,8 @@
  *
  *	  The numbering itself bypasses the executor (sequencer_number.c)
  *	  unless a DBA changed the table; then an UPDATE statement does it.
+ *	  Streams carried across a multiple of cqrs_conf.snapshot_every get
+ *	  their snapshot in the same transaction (snapshot.c).
  *
  *	  A probe without the lock comes first: a step with nothing to number
  *	  takes no row lock and so no transaction id and no WAL flush.
@@ -44,6 +46,7 @@
 #include "cqrs_conf.h"
 #include "store/guard.h"
 #include "store/sequencer_number.h"
+#include "store/snapshot.h"
 #include "util/spi_plan.h"
 
 PG_FUNCTION_INFO_V1(cqrs_sequence_events);
@@ -58,7 +61,8 @@ static SPIPlanPtr plan_save_state = NULL;
 #define CQRS_NOTIFY_CHANNEL "cqrs_events"
 
 static uint64
-number_events(int64 last_position, int max_count, Datum horizon)
+number_events(int64 last_position, int max_count, Datum horizon,
+			  CqrsDueStreams *due)
 {
 	Oid			argtypes[3] = {INT4OID, INT8OID, XID8OID};
 	Datum		values[3];
@@ -68,7 +72,7 @@ number_events(int64 last_position, int max_count, Datum horizon)
 	uint64		numbered;
 
 	if (cqrs_number_events_directly(last_position, max_count, horizon,
-									&numbered))
+									&numbered, due))
 		return numbered;
 
 	cqrs_spi_plan(&plan_number,
@@ -81,7 +85,7 @@ number_events(int64 last_position, int max_count, Datum horizon)
 				  " UPDATE cqrs.events e SET global_position = $2 + b.n"
 				  "   FROM batch b"
 				  "  WHERE e.ctid = b.row_id AND e.global_position IS NULL"
-				  " RETURNING e.global_position",
+				  " RETURNING e.global_position, e.stream_id, e.version",
 				  3, argtypes);
 	values[0] = Int32GetDatum(max_count);
 	values[1] = Int64GetDatum(last_position);
@@ -103,12 +107,15 @@ number_events(int64 last_position, int max_count, Datum horizon)
 	for (i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
-		int64		pos = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
-													  SPI_tuptable->tupdesc,
-													  1, &isnull));
+		HeapTuple	row = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		int64		pos = DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull));
 
 		if (pos > highest)
 			highest = pos;
+		cqrs_note_due_stream(due,
+							 DatumGetUUIDP(SPI_getbinval(row, desc, 2, &isnull)),
+							 DatumGetInt64(SPI_getbinval(row, desc, 3, &isnull)));
 	}
 	if (highest != last_position + (int64) SPI_processed)
 		elog(ERROR, "sequencer numbered " UINT64_FORMAT " events but reached position " INT64_FORMAT " from " INT64_FORMAT,
@@ -160,6 +167,8 @@ cqrs_sequence_batch(int max_count)
 	Datum		horizon;
 	Datum		next_horizon;
 	uint64		numbered;
+	CqrsDueStreams due = {0};
+	int			i;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -212,7 +221,9 @@ cqrs_sequence_batch(int max_count)
 												SPI_tuptable->tupdesc, 1,
 												&isnull));
 
-	numbered = number_events(last_position, max_count, horizon);
+	numbered = number_events(last_position, max_count, horizon, &due);
+	for (i = 0; i < due.count; i++)
+		cqrs_snapshot_stream(&due.ids[i]);
 
 	/* A batch cut short by its limit leaves events below the new horizon. */
 	if (numbered >= (uint64) max_count)

@@ -43,6 +43,31 @@
 
 #include "store/event_relation.h"
 #include "store/sequencer_number.h"
+#include "store/snapshot.h"
+
+/*
+ * Remember the stream of a numbered event if the event makes a snapshot
+ * due (see snapshot.c).
+ */
+void
+cqrs_note_due_stream(CqrsDueStreams *due, const pg_uuid_t *id, int64 version)
+{
+	int			i;
+
+	if (!cqrs_snapshot_due(version))
+		return;
+	for (i = 0; i < due->count; i++)
+		if (memcmp(due->ids[i].data, id->data, UUID_LEN) == 0)
+			return;
+	if (due->count == due->allocated)
+	{
+		due->allocated = Max(8, due->allocated * 2);
+		due->ids = due->ids == NULL ?
+			palloc(sizeof(pg_uuid_t) * due->allocated) :
+			repalloc(due->ids, sizeof(pg_uuid_t) * due->allocated);
+	}
+	due->ids[due->count++] = *id;
+}
 
 /* Can the rows of this table be numbered without the UPDATE statement? */
 static bool
@@ -146,12 +171,14 @@ insert_index_entries(ResultRelInfo *rri, ExprState **predicates,
 
 /*
  * Number at most max_count committed events from the horizon on, with
- * positions last_position + 1 onwards.  Returns false, having done
- * nothing, when the table must be numbered through the UPDATE statement.
+ * positions last_position + 1 onwards; streams that need a snapshot are
+ * added to due.  Returns false, having done nothing, when the table must
+ * be numbered through the UPDATE statement.
  */
 bool
 cqrs_number_events_directly(int64 last_position, int max_count,
-							Datum horizon, uint64 *numbered)
+							Datum horizon, uint64 *numbered,
+							CqrsDueStreams *due)
 {
 	const CqrsEventRelation *er = cqrs_event_relation();
 	Oid			worklist_relid = er->unsequenced_relid;
@@ -207,12 +234,13 @@ cqrs_number_events_directly(int64 last_position, int max_count,
 		row = heap_modify_tuple_by_cols(rows[i], RelationGetDescr(rel), 1,
 										&column, &position, &isnull);
 		simple_heap_update(rel, &rows[i]->t_self, row);
+		ExecStoreHeapTuple(row, slot, false);
 		if (!HeapTupleIsHeapOnly(row))
-		{
-			ExecStoreHeapTuple(row, slot, false);
 			insert_index_entries(rri, predicates, changes_key, slot, estate);
-			ExecClearTuple(slot);
-		}
+		cqrs_note_due_stream(due,
+							 DatumGetUUIDP(slot_getattr(slot, er->attnum[EVCOL_STREAM_ID], &isnull)),
+							 DatumGetInt64(slot_getattr(slot, er->attnum[EVCOL_VERSION], &isnull)));
+		ExecClearTuple(slot);
 		heap_freetuple(row);
 		heap_freetuple(rows[i]);
 	}

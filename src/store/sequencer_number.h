@@ -9,8 +9,20 @@
 #define CQRS_SEQUENCER_NUMBER_H
 
 #include "postgres.h"
+#include "utils/uuid.h"
 
+/* Streams whose numbered events made a snapshot due (no duplicates). */
+typedef struct CqrsDueStreams
+{
+	pg_uuid_t  *ids;
+	int			count;
+	int			allocated;
+} CqrsDueStreams;
+
+extern void cqrs_note_due_stream(CqrsDueStreams *due, const pg_uuid_t *id,
+								 int64 version);
 extern bool cqrs_number_events_directly(int64 last_position, int max_count,
-										Datum horizon, uint64 *numbered);
+										Datum horizon, uint64 *numbered,
+										CqrsDueStreams *due);
 
 #endif							/* CQRS_SEQUENCER_NUMBER_H */

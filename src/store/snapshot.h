@@ -11,7 +11,7 @@
 #include "postgres.h"
 #include "utils/uuid.h"
 
-extern void cqrs_snapshot_after_append(const pg_uuid_t *stream_id,
-									   int64 old_version, int64 new_version);
+extern bool cqrs_snapshot_due(int64 version);
+extern void cqrs_snapshot_stream(const pg_uuid_t *stream_id);
 
 #endif							/* CQRS_SNAPSHOT_H */
