@@ -6,7 +6,8 @@
 #
 #   plain            INSERT of the same row (the physical limit)
 #   ours             cqrs.append, as in production
-#   ours, no snap    cqrs.append with cqrs_conf.snapshot_every = 0
+#   ours, no snap    cqrs.append with cqrs_conf.snapshot_every = 0 (set with
+#                    ALTER SYSTEM: the worker's sequencer takes snapshots)
 #   ours, async worker  the worker's own commits with synchronous_commit off
 #
 # For each: median tps, the ratio to plain, CPU microseconds per transaction
@@ -62,7 +63,6 @@ one() {
     run_no=$((run_no + 1))
     case $variant in
     plain) script=$here/append1_plain.sql ;;
-    nosnap) opts="$opts -c cqrs_conf.snapshot_every=0" ;;
     esac
     pin
     PGOPTIONS="$opts" as_pg taskset -c 0 "$bin/pgbench" -h "$work" -p "$port" -U postgres -n -M prepared \
@@ -97,6 +97,10 @@ for sync in off on; do
                 psql -c "ALTER ROLE postgres IN DATABASE $db RESET synchronous_commit" \
                      -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'cqrs_conf worker'" >/dev/null
                 for _ in $(seq 1 100); do [ -n "$(worker_pid)" ] && break; sleep 0.2; done
+            elif [ "$v" = nosnap ]; then
+                psql -c "ALTER SYSTEM SET cqrs_conf.snapshot_every = 0" -c "SELECT pg_reload_conf()" >/dev/null
+                one "$sync" ours
+                psql -c "ALTER SYSTEM RESET cqrs_conf.snapshot_every" -c "SELECT pg_reload_conf()" >/dev/null
             else
                 one "$sync" "$v"
             fi
