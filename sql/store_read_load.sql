@@ -273,6 +273,27 @@ SELECT cqrs.derived_stream_id(NULL, '11111111-1111-4111-8111-111111111111') IS N
 SELECT cqrs.derived_stream_id('', '11111111-1111-4111-8111-111111111111');
 SELECT provolatile FROM pg_proc WHERE oid = 'cqrs.derived_stream_id'::regproc;
 
+\echo == the generic fold merges the data objects as the jsonb || operator does
+CREATE AGGREGATE jsonb_merge(jsonb) (sfunc = jsonb_concat, stype = jsonb, initcond = '{}');
+SET cqrs_conf.snapshot_every = 2;
+SET cqrs_conf.state_cache_size = 0;
+\set g '''9e9e9e9e-0000-4000-8000-000000000001'''
+SELECT cqrs.append(:g, 'GenTest', -1, '[
+    {"type": "A", "data": {"a": 1, "nested": {"x": 1, "y": [1, 2]}, "s": "one"}},
+    {"type": "B", "data": {"b": null, "nested": {"z": true}}},
+    {"type": "C", "data": {"a": 2.5, "list": [{"k": "v"}], "s": "two"}}]');
+SELECT cqrs.drain() AS drained \gset
+SELECT count(*) AS snapshots FROM cqrs.snapshots WHERE stream_id = :g;
+SELECT cqrs.append(:g, 'GenTest', 2, '[{"type": "D", "data": {"t": false, "aa": "a longer key", "": 0}}]');
+SELECT cqrs.load(:g) -> 'state' AS state_from_snapshot_and_tail;
+SELECT cqrs.load(:g) -> 'state' -> 'data'
+       = (SELECT jsonb_merge(data ORDER BY version) FROM cqrs.events WHERE stream_id = :g) AS same_as_concat;
+DELETE FROM cqrs.snapshots WHERE stream_id = :g;
+SELECT cqrs.load(:g) -> 'state' -> 'data'
+       = (SELECT jsonb_merge(data ORDER BY version) FROM cqrs.events WHERE stream_id = :g) AS same_without_snapshot;
+RESET cqrs_conf.snapshot_every;
+RESET cqrs_conf.state_cache_size;
+
 \c :orig_db
 SET client_min_messages = warning;
 DROP DATABASE cqrs_store_read_load;

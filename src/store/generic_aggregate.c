@@ -3,7 +3,8 @@
  * generic_aggregate.c
  *	  The fold for stream types that have no aggregate of their own: the
  *	  data objects of the events merged key by key (a later event's value
- *	  wins), plus the type of the last event and the event count.  It lets
+ *	  wins, as with jsonb's ||), plus the type of the last event and the
+ *	  event count.  It lets
  *	  any application use cqrs.load() and snapshots on its own streams.
  *
  *-------------------------------------------------------------------------
@@ -16,9 +17,24 @@
 #include "store/aggregate.h"
 #include "util/jsonb_util.h"
 
+/* One top-level key of the merged data and its latest value. */
+typedef struct GenericPair
+{
+	char	   *key;
+	int			keylen;
+	JsonbValue	value;			/* scalar, or jbvBinary: a copied container */
+} GenericPair;
+
+/*
+ * The merged data is kept unserialised, sorted by key (jsonb's order:
+ * length, then bytes): an event replaces only its own keys, instead of
+ * rebuilding the whole object as jsonb_concat does for every event.
+ */
 typedef struct GenericState
 {
-	Jsonb	   *merged;
+	GenericPair *pairs;
+	int			npairs;
+	int			allocated;
 	char	   *last_event_type;
 	int64		event_count;
 } GenericState;
@@ -26,34 +42,134 @@ typedef struct GenericState
 static void *
 generic_create(void)
 {
-	GenericState *state = palloc0(sizeof(GenericState));
-	JsonbParseState *st = NULL;
+	return palloc0(sizeof(GenericState));
+}
 
-	jb_begin_object(&st);
-	state->merged = JsonbValueToJsonb(jb_end_object(&st));
-	return state;
+static int
+compare_keys(const char *a, int alen, const char *b, int blen)
+{
+	if (alen != blen)
+		return alen < blen ? -1 : 1;
+	return memcmp(a, b, alen);
+}
+
+/* A copy of a value read from a short-lived container. */
+static void
+copy_value(JsonbValue *dst, const JsonbValue *src)
+{
+	*dst = *src;
+	switch (src->type)
+	{
+		case jbvString:
+			dst->val.string.val = palloc(Max(src->val.string.len, 1));
+			memcpy(dst->val.string.val, src->val.string.val,
+				   src->val.string.len);
+			break;
+		case jbvNumeric:
+			dst->val.numeric = palloc(VARSIZE(src->val.numeric));
+			memcpy(dst->val.numeric, src->val.numeric,
+				   VARSIZE(src->val.numeric));
+			break;
+		case jbvBinary:
+			dst->val.binary.data = palloc(src->val.binary.len);
+			memcpy(dst->val.binary.data, src->val.binary.data,
+				   src->val.binary.len);
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+free_value(JsonbValue *v)
+{
+	switch (v->type)
+	{
+		case jbvString:
+			pfree(v->val.string.val);
+			break;
+		case jbvNumeric:
+			pfree(v->val.numeric);
+			break;
+		case jbvBinary:
+			pfree(v->val.binary.data);
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+set_pair(GenericState *state, const char *key, int keylen,
+		 const JsonbValue *value)
+{
+	int			lo = 0;
+	int			hi = state->npairs;
+	GenericPair *pair;
+
+	while (lo < hi)
+	{
+		int			mid = (lo + hi) / 2;
+		int			cmp = compare_keys(state->pairs[mid].key,
+									   state->pairs[mid].keylen, key, keylen);
+
+		if (cmp == 0)
+		{
+			free_value(&state->pairs[mid].value);
+			copy_value(&state->pairs[mid].value, value);
+			return;
+		}
+		if (cmp < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+
+	if (state->npairs == state->allocated)
+	{
+		state->allocated = Max(8, state->allocated * 2);
+		state->pairs = state->pairs == NULL ?
+			palloc(sizeof(GenericPair) * state->allocated) :
+			repalloc(state->pairs, sizeof(GenericPair) * state->allocated);
+	}
+	memmove(&state->pairs[lo + 1], &state->pairs[lo],
+			sizeof(GenericPair) * (state->npairs - lo));
+	state->npairs++;
+	pair = &state->pairs[lo];
+	pair->key = palloc(Max(keylen, 1));
+	memcpy(pair->key, key, keylen);
+	pair->keylen = keylen;
+	copy_value(&pair->value, value);
+}
+
+/* Merge the top-level keys of an object into the state. */
+static void
+merge_object(GenericState *state, JsonbContainer *object)
+{
+	JsonbIterator *it = JsonbIteratorInit(object);
+	JsonbValue	key;
+	JsonbValue	value;
+	JsonbIteratorToken token;
+
+	token = JsonbIteratorNext(&it, &key, true);
+	if (token != WJB_BEGIN_OBJECT)
+		return;					/* not an object: nothing to merge */
+	while ((token = JsonbIteratorNext(&it, &key, true)) == WJB_KEY)
+	{
+		token = JsonbIteratorNext(&it, &value, true);
+		Assert(token == WJB_VALUE);
+		set_pair(state, key.val.string.val, key.val.string.len, &value);
+	}
 }
 
 static void
 generic_apply(void *state_ptr, const CqrsStoredEvent *event)
 {
 	GenericState *state = state_ptr;
-	Jsonb	   *merged;
 
-	merged = DatumGetJsonbP(DirectFunctionCall2(jsonb_concat,
-												JsonbPGetDatum(state->merged),
-												JsonbPGetDatum(event->data)));
-
-	/*
-	 * jsonb_concat hands back an argument unchanged when the other one is
-	 * empty; the event's data is short-lived, so keep a copy of our own.
-	 */
-	if (merged == event->data)
-	{
-		merged = palloc(VARSIZE(event->data));
-		memcpy(merged, event->data, VARSIZE(event->data));
-	}
-	state->merged = merged;
+	merge_object(state, &event->data->root);
+	if (state->last_event_type != NULL)
+		pfree(state->last_event_type);
 	state->last_event_type = pstrdup(event->event_type);
 	state->event_count++;
 }
@@ -63,10 +179,22 @@ generic_to_jsonb(const void *state_ptr)
 {
 	const GenericState *state = state_ptr;
 	JsonbParseState *st = NULL;
+	int			i;
 
 	jb_begin_object(&st);
 	jb_key(&st, "data");
-	jb_value_jsonb(&st, state->merged);
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	for (i = 0; i < state->npairs; i++)
+	{
+		JsonbValue	key;
+
+		key.type = jbvString;
+		key.val.string.val = state->pairs[i].key;
+		key.val.string.len = state->pairs[i].keylen;
+		pushJsonbValue(&st, WJB_KEY, &key);
+		pushJsonbValue(&st, WJB_VALUE, &state->pairs[i].value);
+	}
+	pushJsonbValue(&st, WJB_END_OBJECT, NULL);
 	jb_key(&st, "lastEventType");
 	jb_value_string(&st, state->last_event_type);
 	jb_key(&st, "eventCount");
@@ -80,9 +208,9 @@ generic_from_jsonb(Jsonb *snapshot)
 	GenericState *state = palloc0(sizeof(GenericState));
 	JsonbValue	v;
 
-	if (!jb_get(&snapshot->root, "data", &v))
-		elog(ERROR, "generic snapshot has no \"data\"");
-	state->merged = JsonbValueToJsonb(&v);
+	if (!jb_get(&snapshot->root, "data", &v) || v.type != jbvBinary)
+		elog(ERROR, "generic snapshot has no \"data\" object");
+	merge_object(state, v.val.binary.data);
 	if (jb_get(&snapshot->root, "lastEventType", &v) && v.type == jbvString)
 		state->last_event_type = jb_string_cstring(&v);
 	if (jb_get(&snapshot->root, "eventCount", &v) && v.type == jbvNumeric)
