@@ -138,7 +138,7 @@ run_pg() {
         sample+=(-c "SELECT coalesce(wait_event_type || ':' || wait_event, 'CPU') FROM pg_stat_activity
                       WHERE application_name = 'pgbench' AND state = 'active'" -c "SELECT pg_sleep(0.05)")
     done
-    waits=$(psql "${sample[@]}" | grep -v '^$' | sort | uniq -c | sort -rn | awk '{printf "%s%s %d", (NR > 1 ? ", " : ""), $2, $1}')
+    waits=$(psql "${sample[@]}" | { grep -v '^$' || true; } | sort | uniq -c | sort -rn | awk '{printf "%s%s %d", (NR > 1 ? ", " : ""), $2, $1}')
     if ! wait "$pb"; then
         echo "pgbench failed for $script:" >&2; cat "$work/pgbench.out" >&2; exit 1
     fi

@@ -11,6 +11,10 @@
 # for no worker) before start_cluster.
 
 bin=/usr/lib/postgresql/15/bin
+
+# A failing command ends the run (set -e in the callers): say which.
+set -E
+trap 'echo "$(basename "$0"): line $LINENO: \"$BASH_COMMAND\" failed" >&2' ERR
 db=bench
 shared_buffers=512MB
 
