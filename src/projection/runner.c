@@ -91,6 +91,17 @@ wants_event(const Projection *p, const char *event_type)
 	return false;
 }
 
+static bool
+wanted_by_any(const Projection *list, int nprojections, const char *event_type)
+{
+	int			i;
+
+	for (i = 0; i < nprojections; i++)
+		if (wants_event(&list[i], event_type))
+			return true;
+	return false;
+}
+
 static void
 call_handler(FmgrInfo *flinfo, Datum event)
 {
@@ -173,6 +184,17 @@ apply_batch(const Projection *p, Datum *events, char **types,
 	int			i;
 
 	memset(outcome, 0, sizeof(BatchOutcome));
+
+	/* Nothing the handler wants: no subtransaction, just move on. */
+	for (i = 0; i < count; i++)
+		if (wants_event(p, types[i]))
+			break;
+	if (i == count)
+	{
+		outcome->applied = count;
+		return;
+	}
+
 	fmgr_info(p->handler, &flinfo);
 
 	if (apply_in_subtransaction(&flinfo, p, events, types, 0, count,
@@ -362,6 +384,7 @@ save_checkpoints(PendingCheckpoints *pending)
  */
 static int
 read_events(int64 position, int max_events, int64 up_to,
+			const Projection *list, int nprojections,
 			MemoryContext batch_cxt, TupleDesc event_desc, Datum **events_out,
 			char ***types_out, int64 **positions_out)
 {
@@ -402,10 +425,16 @@ read_events(int64 position, int max_events, int64 up_to,
 
 		heap_deform_tuple(SPI_tuptable->vals[j], SPI_tuptable->tupdesc,
 						  values, nulls);
-		tuple = heap_form_tuple(event_desc, values, nulls);
-		events[j] = heap_copy_tuple_as_datum(tuple, event_desc);
 		positions[j] = DatumGetInt64(values[0]);
 		types[j] = TextDatumGetCString(values[4]);
+
+		/* The event as a cqrs.event value, if any handler is to get it. */
+		events[j] = (Datum) 0;
+		if (wanted_by_any(list, nprojections, types[j]))
+		{
+			tuple = heap_form_tuple(event_desc, values, nulls);
+			events[j] = heap_copy_tuple_as_datum(tuple, event_desc);
+		}
 	}
 	MemoryContextSwitchTo(old);
 	SPI_freetuptable(SPI_tuptable);
@@ -472,7 +501,8 @@ run_projections(const char *only, int max_events, int64 up_to,
 
 		/* The previous projection's read serves one at the same checkpoint. */
 		if (i == 0 || p->position != list[i - 1].position)
-			count = read_events(p->position, max_events, up_to, batch_cxt,
+			count = read_events(p->position, max_events, up_to,
+								list, nprojections, batch_cxt,
 								event_desc, &events, &types, &positions);
 		if (p->is_rebuild && count < max_events)
 			caught_up[ncaught_up++] = p->name;
