@@ -16,9 +16,11 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 
 #include "store/aggregate.h"
 #include "store/state_cache.h"
+#include "store/stream_head.h"
 #include "util/spi_plan.h"
 #include "util/uuid_util.h"
 
@@ -294,6 +296,22 @@ cqrs_fold_stream(const pg_uuid_t *stream_id, const char *expected_type,
 		fold_from_cache(stream_id, events_relid, expected_type, read_only,
 						result))
 		return;
+
+	/*
+	 * Not in the cache: a stream that does not exist yet (a command that
+	 * creates an aggregate) is told by one index probe, instead of the
+	 * snapshot and tail queries.  The log is append-only, so a stream
+	 * missing now was missing at any as_of too.
+	 */
+	if (use_cache && (!read_only || ActiveSnapshotSet()) &&
+		cqrs_stream_head(stream_id,
+						 read_only ? GetActiveSnapshot() : InvalidSnapshot,
+						 -1, NULL) < 0)
+	{
+		if (expected_type != NULL)
+			result->ops = cqrs_aggregate_for(expected_type);
+		return;
+	}
 
 	/* A context of its own, which the cache adopts if it keeps the state. */
 	if (use_cache)
