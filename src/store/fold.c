@@ -19,6 +19,7 @@
 #include "utils/snapmgr.h"
 
 #include "store/aggregate.h"
+#include "store/event_relation.h"
 #include "store/state_cache.h"
 #include "store/stream_head.h"
 #include "util/spi_plan.h"
@@ -285,7 +286,7 @@ cqrs_fold_stream(const pg_uuid_t *stream_id, const char *expected_type,
 				 MemoryContext result_cxt, CqrsFoldResult *result)
 {
 	bool		use_cache = !has_as_of && cqrs_state_cache_kb > 0;
-	Oid			events_relid = use_cache ? cqrs_events_relid() : InvalidOid;
+	Oid			events_relid = use_cache ? cqrs_event_relation()->relid : InvalidOid;
 	MemoryContext state_cxt = result_cxt;
 
 	memset(result, 0, sizeof(CqrsFoldResult));

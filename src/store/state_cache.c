@@ -31,9 +31,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
-#include "catalog/namespace.h"
 #include "utils/hsearch.h"
-#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
 #include "store/state_cache.h"
@@ -203,15 +201,6 @@ mark_touched(CqrsCachedState *e)
 	}
 	touched_keys[touched_count++] = e->stream_id;
 	e->touched = true;
-}
-
-/* The OID of cqrs.events, or InvalidOid when it does not exist. */
-Oid
-cqrs_events_relid(void)
-{
-	Oid			nsp = get_namespace_oid("cqrs", true);
-
-	return OidIsValid(nsp) ? get_relname_relid("events", nsp) : InvalidOid;
 }
 
 /*

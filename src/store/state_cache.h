@@ -32,7 +32,6 @@ typedef struct CqrsCachedState
 
 extern int	cqrs_state_cache_kb;
 
-extern Oid	cqrs_events_relid(void);
 extern CqrsCachedState *cqrs_state_cache_lookup(const pg_uuid_t *stream_id,
 												Oid events_relid);
 extern void cqrs_state_cache_store(const pg_uuid_t *stream_id,

@@ -8,11 +8,11 @@
  *	  up by the worker's naptime once it commits).
  *
  *	  While the worker polls (it has had work in the last moments and looks
- *	  again every batch delay, see worker.c) the latch is left alone: on a
- *	  virtual machine the signal that wakes a sleeping process cost a
- *	  single-event append a fifth of its time.  The worker clears the flag,
- *	  then looks once more before it sleeps, so a commit that saw the flag
- *	  set is never left waiting for the naptime.
+ *	  again every batch delay, see worker.c) the latch is left alone: the
+ *	  worker will look anyway, and a sleeping worker's latch costs the
+ *	  committer a signal.  The worker clears the flag, then looks once more
+ *	  before it sleeps, so a commit that saw the flag set is never left
+ *	  waiting for the naptime.
  *
  *-------------------------------------------------------------------------
  */
