@@ -114,3 +114,44 @@ SELECT t_short(cqrs.enqueue('RejectOrder', jsonb_build_object('orderId', t_uuid(
 SELECT cqrs.drain() > 0 AS drained;
 SELECT t_short(command_id::text) AS id, status, t_short(reason) AS reason, attempts
   FROM cqrs.commands WHERE command_id IN (t_uuid('5e5'), t_uuid('5e6')) ORDER BY seq;
+
+-- The command log is written without an INSERT statement while it is as
+-- installed.  Its rows keep to the table's CHECK constraints (adding a copy
+-- of them checks every row logged so far) and its indexes are complete.
+ALTER TABLE cqrs.commands ADD CONSTRAINT commands_recheck
+    CHECK (status IN ('pending', 'accepted', 'rejected')
+           AND origin IN ('send', 'enqueue')
+           AND (status = 'pending') = (handled_at IS NULL));
+ALTER TABLE cqrs.commands DROP CONSTRAINT commands_recheck;
+CREATE EXTENSION amcheck;
+SELECT c.relname, bt_index_check(c.oid, true) IS NOT NULL AS checked
+  FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+ WHERE i.indrelid = 'cqrs.commands'::regclass ORDER BY c.relname;
+SELECT count(DISTINCT seq) = count(*) AS seq_unique FROM cqrs.commands;
+DROP EXTENSION amcheck;
+
+-- An INSERT trigger and a CHECK constraint a DBA adds to the log apply to
+-- every command logged, sent or enqueued; the log is read the same way.
+CREATE TABLE commands_seen (command_id uuid, command_type text, status text, origin text);
+CREATE FUNCTION note_command() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO public.commands_seen
+    VALUES (NEW.command_id, NEW.command_type, NEW.status, NEW.origin);
+    RETURN NEW;
+END $$;
+CREATE TRIGGER note_command AFTER INSERT ON cqrs.commands
+    FOR EACH ROW EXECUTE FUNCTION note_command();
+SELECT t_send('RejectOrder', jsonb_build_object('orderId', t_uuid('5d8')), t_uuid('5e7'));
+SELECT t_short(cqrs.enqueue('RejectOrder', jsonb_build_object('orderId', t_uuid('5d9')), t_uuid('5e8'))::text);
+-- the same ids again: found, not logged twice
+SELECT t_send('RejectOrder', jsonb_build_object('orderId', t_uuid('5d8')), t_uuid('5e7'));
+SELECT t_short(cqrs.enqueue('RejectOrder', jsonb_build_object('orderId', t_uuid('5d9')), t_uuid('5e8'))::text);
+SELECT t_short(command_id::text) AS id, command_type, status, origin
+  FROM commands_seen ORDER BY origin;
+DROP TRIGGER note_command ON cqrs.commands;
+ALTER TABLE cqrs.commands ADD CONSTRAINT no_rejections CHECK (command_type <> 'RejectOrder') NOT VALID;
+SELECT split_part(t_error('RejectOrder', jsonb_build_object('orderId', t_uuid('5da'))), ' (Failing', 1) AS error;
+SELECT count(*) AS logged FROM cqrs.commands WHERE payload->>'orderId' = t_uuid('5da')::text;
+ALTER TABLE cqrs.commands DROP CONSTRAINT no_rejections;
+SELECT t_error('RejectOrder', jsonb_build_object('orderId', t_uuid('5da')));
+SELECT count(*) AS logged FROM cqrs.commands WHERE payload->>'orderId' = t_uuid('5da')::text;

@@ -106,6 +106,7 @@ extern void cqrs_enqueue_command(const char *command_type, Jsonb *payload,
 								 pg_uuid_t *out_id);
 extern int64 cqrs_handle_pending_commands(int max_count, TimestampTz as_of);
 extern const char *cqrs_command_status_name(CqrsCommandStatus status);
+extern CqrsCommandStatus cqrs_command_status_from_name(const char *name);
 
 /* src/command/payments.c */
 extern void cqrs_payments_register(void);

@@ -34,6 +34,7 @@
 #include "utils/resowner.h"
 
 #include "command/command.h"
+#include "command/command_row.h"
 #include "command/payload.h"
 #include "util/jsonb_util.h"
 #include "util/spi_plan.h"
@@ -56,8 +57,8 @@ cqrs_command_status_name(CqrsCommandStatus status)
 	return status_names[status];
 }
 
-static CqrsCommandStatus
-status_from_name(const char *name)
+CqrsCommandStatus
+cqrs_command_status_from_name(const char *name)
 {
 	int			i;
 
@@ -131,6 +132,10 @@ lookup_command(const pg_uuid_t *id, MemoryContext result_cxt,
 	bool		isnull;
 	Datum		d;
 	MemoryContext old;
+	bool		found;
+
+	if (cqrs_command_row_lookup(id, result_cxt, res, type, payload, &found))
+		return found;
 
 	cqrs_spi_plan(&plan_lookup,
 				  "SELECT command_type, payload, status, stream_id, version,"
@@ -149,7 +154,7 @@ lookup_command(const pg_uuid_t *id, MemoryContext result_cxt,
 	res->command_id = *id;
 	*type = TextDatumGetCString(SPI_getbinval(tuple, desc, 1, &isnull));
 	*payload = DatumGetJsonbPCopy(SPI_getbinval(tuple, desc, 2, &isnull));
-	res->status = status_from_name(TextDatumGetCString(SPI_getbinval(tuple, desc, 3, &isnull)));
+	res->status = cqrs_command_status_from_name(TextDatumGetCString(SPI_getbinval(tuple, desc, 3, &isnull)));
 	d = SPI_getbinval(tuple, desc, 4, &isnull);
 	if (!isnull)
 	{
@@ -198,7 +203,19 @@ insert_command(const pg_uuid_t *id, const char *type, Jsonb *payload,
 	Datum		values[10];
 	char		nulls[10] = {' ', ' ', ' ', ' ', 'n', 'n', 'n', 'n', ' ', 'n'};
 	int			rc;
+	CqrsCommandRow row;
 
+	row.command_id = id;
+	row.command_type = type;
+	row.payload = payload;
+	row.result = res;
+	row.origin = origin;
+	row.has_due_at = has_due_at;
+	row.due_at = due_at;
+	if (cqrs_command_row_insert(&row))
+		return;
+
+	/* A changed table: the statement applies whatever the DBA added. */
 	cqrs_spi_plan(&plan_insert,
 				  "INSERT INTO cqrs.commands (command_id, command_type, payload,"
 				  " status, stream_id, version, events, reason, origin, due_at,"

@@ -28,9 +28,7 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
-#include "executor/executor.h"
 #include "executor/spi.h"
-#include "nodes/execnodes.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/rel.h"
@@ -39,6 +37,7 @@
 
 #include "store/event_insert.h"
 #include "store/event_relation.h"
+#include "util/direct_write.h"
 #include "util/spi_plan.h"
 
 /* Rows per multi-insert call (COPY's batch size). */
@@ -46,33 +45,11 @@
 
 static SPIPlanPtr plan_insert = NULL;
 
-/*
- * Is cqrs.events as installed, so that writing the heap and the indexes
- * directly does everything an INSERT would?
- */
-static bool
-table_as_installed(Relation rel)
-{
-	TupleDesc	desc = RelationGetDescr(rel);
-	TriggerDesc *trig = rel->trigdesc;
-	int			live = 0;
-	int			i;
-
-	if (trig != NULL &&
-		(trig->trig_insert_before_row || trig->trig_insert_after_row ||
-		 trig->trig_insert_instead_row || trig->trig_insert_before_statement ||
-		 trig->trig_insert_after_statement || trig->trig_insert_new_table))
-		return false;
-	if (rel->rd_rel->relrowsecurity || rel->rd_rel->relhasrules)
-		return false;
-	if (desc->constr != NULL &&
-		(desc->constr->num_check > 1 || desc->constr->has_generated_stored))
-		return false;
-	for (i = 0; i < desc->natts; i++)
-		if (!TupleDescAttr(desc, i)->attisdropped)
-			live++;
-	return live == EVCOL_COUNT;
-}
+/* cqrs.events as the install script creates it. */
+static const char *const event_checks[] = {"events_version_check"};
+static const CqrsInstalledShape events_shape = {
+	EVCOL_COUNT, lengthof(event_checks), event_checks
+};
 
 /* Fill slot with one event's row (every column not set here is NULL). */
 static void
@@ -114,16 +91,14 @@ insert_direct(Relation rel, const pg_uuid_t *stream_id, text *stream_type,
 	Datum		recorded_at = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 	Datum		append_xid = FullTransactionIdGetDatum(GetTopFullTransactionId());
 	CommandId	cid = GetCurrentCommandId(true);
-	EState	   *estate = CreateExecutorState();
-	ResultRelInfo *rri = makeNode(ResultRelInfo);
+	CqrsIndexWriter writer;
 	int			nslots = Min(count, INSERT_BATCH);
 	TupleTableSlot **slots = palloc(sizeof(TupleTableSlot *) * nslots);
 	BulkInsertState bistate = NULL;
 	int			done = 0;
 	int			i;
 
-	InitResultRelInfo(rri, rel, 1, NULL, 0);
-	ExecOpenIndices(rri, false);
+	cqrs_index_writer_begin(&writer, rel);
 	for (i = 0; i < nslots; i++)
 		slots[i] = table_slot_create(rel, NULL);
 	if (count > 1)
@@ -142,14 +117,7 @@ insert_direct(Relation rel, const pg_uuid_t *stream_id, text *stream_type,
 		else
 			table_multi_insert(rel, slots, n, cid, 0, bistate);
 		for (i = 0; i < n; i++)
-		{
-			List	   *recheck;
-
-			recheck = ExecInsertIndexTuples(rri, slots[i], estate, false,
-											false, NULL, NIL);
-			list_free(recheck);
-			ResetPerTupleExprContext(estate);
-		}
+			cqrs_index_writer_insert(&writer, slots[i]);
 		done += n;
 	}
 
@@ -157,8 +125,7 @@ insert_direct(Relation rel, const pg_uuid_t *stream_id, text *stream_type,
 		FreeBulkInsertState(bistate);
 	for (i = 0; i < nslots; i++)
 		ExecDropSingleTupleTableSlot(slots[i]);
-	ExecCloseIndices(rri);
-	FreeExecutorState(estate);
+	cqrs_index_writer_end(&writer);
 
 	/* Later statements of the transaction see the rows. */
 	CommandCounterIncrement();
@@ -229,7 +196,7 @@ cqrs_insert_events(const pg_uuid_t *stream_id, text *stream_type,
 	Relation	rel;
 
 	rel = table_open(cqrs_event_relation()->relid, RowExclusiveLock);
-	if (table_as_installed(rel))
+	if (cqrs_table_as_installed(rel, &events_shape))
 		insert_direct(rel, stream_id, stream_type, first_version, events,
 					  count, first_ordinal);
 	else

@@ -1,0 +1,89 @@
+/*-------------------------------------------------------------------------
+ *
+ * direct_write.c
+ *	  Direct inserts into the extension's own tables (see direct_write.h).
+ *
+ *	  A direct insert does what an INSERT statement of the same row would
+ *	  do only while the table is as installed: a DBA who adds an INSERT
+ *	  trigger, a CHECK constraint, a column, row-level security or a rule
+ *	  must get them applied, so the callers go through an INSERT statement
+ *	  whenever cqrs_table_as_installed() says no.  The CHECK constraints
+ *	  the install script created are not evaluated: the callers compute
+ *	  every value they write and keep to them by construction.  The unique
+ *	  indexes check every row, with the errors an INSERT raises.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "commands/trigger.h"
+#include "executor/executor.h"
+
+#include "util/direct_write.h"
+
+bool
+cqrs_table_as_installed(Relation rel, const CqrsInstalledShape *shape)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	TriggerDesc *trig = rel->trigdesc;
+	int			nchecks = desc->constr ? desc->constr->num_check : 0;
+	int			live = 0;
+	int			i;
+
+	if (trig != NULL &&
+		(trig->trig_insert_before_row || trig->trig_insert_after_row ||
+		 trig->trig_insert_instead_row || trig->trig_insert_before_statement ||
+		 trig->trig_insert_after_statement || trig->trig_insert_new_table))
+		return false;
+	if (rel->rd_rel->relrowsecurity || rel->rd_rel->relhasrules)
+		return false;
+	if (desc->constr != NULL && desc->constr->has_generated_stored)
+		return false;
+	if (nchecks != shape->nchecks)
+		return false;
+	for (i = 0; i < nchecks; i++)
+	{
+		const char *name = desc->constr->check[i].ccname;
+		bool		known = false;
+		int			j;
+
+		for (j = 0; j < shape->nchecks && !known; j++)
+			known = strcmp(name, shape->check_names[j]) == 0;
+		if (!known)
+			return false;
+	}
+	for (i = 0; i < desc->natts; i++)
+		if (!TupleDescAttr(desc, i)->attisdropped)
+			live++;
+	return live == shape->ncolumns;
+}
+
+void
+cqrs_index_writer_begin(CqrsIndexWriter *writer, Relation rel)
+{
+	writer->estate = CreateExecutorState();
+	writer->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(writer->rri, rel, 1, NULL, 0);
+	ExecOpenIndices(writer->rri, false);
+}
+
+/* The index entries of a row the caller has just inserted from slot. */
+void
+cqrs_index_writer_insert(CqrsIndexWriter *writer, TupleTableSlot *slot)
+{
+	List	   *recheck;
+
+	recheck = ExecInsertIndexTuples(writer->rri, slot, writer->estate,
+									false, false, NULL, NIL);
+	list_free(recheck);
+	ResetPerTupleExprContext(writer->estate);
+}
+
+void
+cqrs_index_writer_end(CqrsIndexWriter *writer)
+{
+	ExecCloseIndices(writer->rri);
+	FreeExecutorState(writer->estate);
+	writer->estate = NULL;
+	writer->rri = NULL;
+}
