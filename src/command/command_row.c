@@ -98,7 +98,7 @@ static const CommandRelation *
 command_relation(void)
 {
 	Oid			nsp;
-	int			i;
+	Oid			relid;
 
 	if (OidIsValid(cached.relid))
 		return &cached;
@@ -114,21 +114,12 @@ command_relation(void)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("index \"cqrs.commands_pkey\" does not exist")));
-	cached.relid = IndexGetRelation(cached.pkey_relid, false);
-	for (i = 0; i < CMDCOL_COUNT; i++)
-	{
-		cached.attnum[i] = get_attnum(cached.relid, column_names[i]);
-		if (cached.attnum[i] == InvalidAttrNumber)
-		{
-			cached.relid = InvalidOid;
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("relation \"cqrs.commands\" has no column \"%s\"",
-							column_names[i])));
-		}
-	}
-	cached.seq_relid = getIdentitySequence(cached.relid,
-										   cached.attnum[CMDCOL_SEQ], false);
+	relid = IndexGetRelation(cached.pkey_relid, false);
+	cqrs_column_numbers(relid, "cqrs.commands", column_names, CMDCOL_COUNT,
+						cached.attnum);
+	cached.seq_relid = getIdentitySequence(relid, cached.attnum[CMDCOL_SEQ],
+										   false);
+	cached.relid = relid;		/* valid from now on */
 	return &cached;
 }
 

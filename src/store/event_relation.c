@@ -15,6 +15,7 @@
 #include "utils/lsyscache.h"
 
 #include "store/event_relation.h"
+#include "util/direct_write.h"
 
 static const char *const column_names[EVCOL_COUNT] = {
 	"global_position", "stream_id", "stream_type", "version", "event_type",
@@ -44,7 +45,6 @@ cqrs_event_relation(void)
 	Oid			events;
 	Oid			pkey;
 	Oid			unsequenced;
-	int			i;
 
 	if (OidIsValid(cached.relid))
 		return &cached;
@@ -64,15 +64,8 @@ cqrs_event_relation(void)
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("relation \"cqrs.events\" or one of its indexes does not exist"),
 				 errdetail("The event store needs cqrs.events, cqrs.events_pkey and cqrs.events_unsequenced_idx.")));
-	for (i = 0; i < EVCOL_COUNT; i++)
-	{
-		cached.attnum[i] = get_attnum(events, column_names[i]);
-		if (cached.attnum[i] == InvalidAttrNumber)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("relation \"cqrs.events\" has no column \"%s\"",
-							column_names[i])));
-	}
+	cqrs_column_numbers(events, "cqrs.events", column_names, EVCOL_COUNT,
+						cached.attnum);
 	cached.pkey_relid = pkey;
 	cached.unsequenced_relid = unsequenced;
 	cached.relid = events;

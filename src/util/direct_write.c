@@ -18,6 +18,7 @@
 
 #include "commands/trigger.h"
 #include "executor/executor.h"
+#include "utils/lsyscache.h"
 
 #include "util/direct_write.h"
 
@@ -86,4 +87,26 @@ cqrs_index_writer_end(CqrsIndexWriter *writer)
 	FreeExecutorState(writer->estate);
 	writer->estate = NULL;
 	writer->rri = NULL;
+}
+
+/*
+ * The numbers of the named columns of relid (relname for the error of a
+ * missing one), for the code that reads and writes its rows directly.
+ */
+void
+cqrs_column_numbers(Oid relid, const char *relname,
+					const char *const *names, int ncolumns,
+					AttrNumber *attnums)
+{
+	int			i;
+
+	for (i = 0; i < ncolumns; i++)
+	{
+		attnums[i] = get_attnum(relid, names[i]);
+		if (attnums[i] == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("relation \"%s\" has no column \"%s\"",
+							relname, names[i])));
+	}
 }

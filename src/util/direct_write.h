@@ -33,6 +33,9 @@ typedef struct CqrsIndexWriter
 	ResultRelInfo *rri;
 } CqrsIndexWriter;
 
+extern void cqrs_column_numbers(Oid relid, const char *relname,
+								const char *const *names, int ncolumns,
+								AttrNumber *attnums);
 extern bool cqrs_table_as_installed(Relation rel,
 									const CqrsInstalledShape *shape);
 extern void cqrs_index_writer_begin(CqrsIndexWriter *writer, Relation rel);
