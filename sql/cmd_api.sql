@@ -155,3 +155,21 @@ SELECT count(*) AS logged FROM cqrs.commands WHERE payload->>'orderId' = t_uuid(
 ALTER TABLE cqrs.commands DROP CONSTRAINT no_rejections;
 SELECT t_error('RejectOrder', jsonb_build_object('orderId', t_uuid('5da')));
 SELECT count(*) AS logged FROM cqrs.commands WHERE payload->>'orderId' = t_uuid('5da')::text;
+
+-- A read-only transaction refuses commands (25006), handled or rejected,
+-- sent or enqueued, and logs nothing.
+CREATE FUNCTION enqueue_error(command_type text, payload jsonb) RETURNS text
+    LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM cqrs.enqueue(command_type, payload);
+    RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE || ': ' || SQLERRM;
+END $$;
+BEGIN READ ONLY;
+SELECT t_error('RejectOrder', jsonb_build_object('orderId', t_uuid('5db')));
+SELECT t_error('ConfirmOrder', jsonb_build_object('orderId', t_uuid('5dc')));
+SELECT enqueue_error('RejectOrder', jsonb_build_object('orderId', t_uuid('5db')));
+COMMIT;
+SELECT count(*) AS logged FROM cqrs.commands
+ WHERE payload->>'orderId' IN (t_uuid('5db')::text, t_uuid('5dc')::text);

@@ -202,4 +202,14 @@ SELECT try($$SELECT cqrs.append('dddddddd-0000-4000-8000-0000000000f1', 'Audited
 ALTER TABLE cqrs.events DROP CONSTRAINT small_events;
 SELECT cqrs.stream_version(:t);
 
+\echo == a read-only transaction refuses appends (25006), as it refuses an INSERT
+BEGIN READ ONLY;
+SELECT try($$SELECT cqrs.append('dddddddd-0000-4000-8000-0000000000f2', 'ReadOnly', -1,
+    '[{"type": "A", "data": {}}]')$$);
+SELECT try($$SELECT cqrs.append('dddddddd-0000-4000-8000-0000000000f1', 'Audited', 5,
+    '[{"type": "G", "data": {}}]')$$);
+COMMIT;
+SELECT cqrs.stream_version('dddddddd-0000-4000-8000-0000000000f2') AS read_only_stream,
+       cqrs.stream_version(:t) AS audited;
+
 \i sql/include/drop_database.sql

@@ -79,7 +79,7 @@ typedef struct CommandRelation
 {
 	Oid			relid;
 	Oid			pkey_relid;
-	Oid			seq_relid;		/* the identity sequence of seq */
+	Oid			seq_relid;		/* the identity sequence of seq, if any */
 	AttrNumber	attnum[CMDCOL_COUNT];
 } CommandRelation;
 
@@ -117,8 +117,9 @@ command_relation(void)
 	relid = IndexGetRelation(cached.pkey_relid, false);
 	cqrs_column_numbers(relid, "cqrs.commands", column_names, CMDCOL_COUNT,
 						cached.attnum);
+	/* InvalidOid if a DBA made seq an ordinary column: no direct inserts. */
 	cached.seq_relid = getIdentitySequence(relid, cached.attnum[CMDCOL_SEQ],
-										   false);
+										   true);
 	cached.relid = relid;		/* valid from now on */
 	return &cached;
 }
@@ -208,11 +209,15 @@ cqrs_command_row_insert(const CqrsCommandRow *row)
 	bool	   *isnull;
 
 	rel = table_open(cr->relid, RowExclusiveLock);
-	if (!cqrs_table_as_installed(rel, &commands_shape))
+	if (!OidIsValid(cr->seq_relid) ||
+		!cqrs_table_as_installed(rel, &commands_shape))
 	{
 		table_close(rel, NoLock);
 		return false;
 	}
+
+	/* First: refuses a read-only transaction before nextval() does. */
+	cqrs_index_writer_begin(&writer, rel);
 
 	slot = table_slot_create(rel, NULL);
 	values = slot->tts_values;
@@ -254,7 +259,6 @@ cqrs_command_row_insert(const CqrsCommandRow *row)
 #undef SET_COLUMN
 	ExecStoreVirtualTuple(slot);
 
-	cqrs_index_writer_begin(&writer, rel);
 	table_tuple_insert(rel, slot, GetCurrentCommandId(true), 0, NULL);
 	cqrs_index_writer_insert(&writer, slot);
 	cqrs_index_writer_end(&writer);

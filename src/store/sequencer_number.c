@@ -37,6 +37,7 @@
 #include "catalog/index.h"
 #include "executor/executor.h"
 #include "nodes/execnodes.h"
+#include "miscadmin.h"
 #include "utils/fmgroids.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -192,6 +193,9 @@ cqrs_number_events_directly(int64 last_position, int max_count,
 	TupleTableSlot *slot;
 	int			n;
 	int			i;
+
+	/* The executor's check, which writing the heap directly bypasses. */
+	PreventCommandIfReadOnly("UPDATE");
 
 	rel = table_open(er->relid, RowExclusiveLock);
 	estate = CreateExecutorState();

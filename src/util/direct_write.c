@@ -18,6 +18,7 @@
 
 #include "commands/trigger.h"
 #include "executor/executor.h"
+#include "miscadmin.h"
 #include "utils/lsyscache.h"
 
 #include "util/direct_write.h"
@@ -59,9 +60,15 @@ cqrs_table_as_installed(Relation rel, const CqrsInstalledShape *shape)
 	return live == shape->ncolumns;
 }
 
+/*
+ * Start the direct inserts of a statement into rel.  Refused in a
+ * read-only transaction, with the error the INSERT statement would raise
+ * (the executor's check that a direct write bypasses).
+ */
 void
 cqrs_index_writer_begin(CqrsIndexWriter *writer, Relation rel)
 {
+	PreventCommandIfReadOnly("INSERT");
 	writer->estate = CreateExecutorState();
 	writer->rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(writer->rri, rel, 1, NULL, 0);
