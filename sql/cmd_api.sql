@@ -118,6 +118,13 @@ SELECT t_short(command_id::text) AS id, status, t_short(reason) AS reason, attem
 -- The command log is written without an INSERT statement while it is as
 -- installed.  Its rows keep to the table's CHECK constraints (adding a copy
 -- of them checks every row logged so far) and its indexes are complete.
+-- The direct writes recognise the installed tables by these CHECK
+-- constraint names (src/store/event_insert.c, src/command/command_row.c);
+-- a table with others goes through the statements.
+SELECT conrelid::regclass AS relation, conname
+  FROM pg_constraint
+ WHERE contype = 'c' AND conrelid IN ('cqrs.events'::regclass, 'cqrs.commands'::regclass)
+ ORDER BY 1, 2;
 ALTER TABLE cqrs.commands ADD CONSTRAINT commands_recheck
     CHECK (status IN ('pending', 'accepted', 'rejected')
            AND origin IN ('send', 'enqueue')
