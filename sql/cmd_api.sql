@@ -18,14 +18,22 @@ INSERT INTO conference.seat_types (id, conference_id, name, description, quantit
 VALUES (t_uuid('5a1'), t_uuid('5c0'), 'General', 'g', 10, 100.00);
 
 -- A command is handled at once and logged.
-SELECT t_send('RegisterToConference',
+CREATE TEMP TABLE first_result AS
+SELECT * FROM cqrs.send('RegisterToConference',
               jsonb_build_object('orderId', t_uuid('5d1'), 'conferenceId', t_uuid('5c0'),
                                  'seats', jsonb_build_array(jsonb_build_object('seatType', t_uuid('5a1'), 'quantity', 2))),
               t_uuid('5e1'));
+SELECT t_show(ROW(r.*)::cqrs.command_result) FROM first_result r;
 SELECT count(*) AS events FROM cqrs.events WHERE stream_id = t_uuid('5d1');
+-- The log keeps the number of events, not a copy: they are the stream's
+-- versions version - event_count + 1 .. version.
 SELECT t_short(command_type || ' ' || status || ' ' || stream_id::text) AS logged,
-       jsonb_array_length(events) AS events, handled_at IS NOT NULL AS handled
+       version, event_count, handled_at IS NOT NULL AS handled
   FROM cqrs.commands WHERE command_id = t_uuid('5e1');
+-- command_status rebuilds them exactly as the send returned them.
+SELECT (SELECT events FROM first_result) = (cqrs.command_status(t_uuid('5e1'))).events
+       AS status_has_sent_events,
+       jsonb_array_length((cqrs.command_status(t_uuid('5e1'))).events) AS n;
 
 -- Event metadata: the command id, also as correlation id.
 SELECT DISTINCT t_short(metadata::text) FROM cqrs.events WHERE stream_id = t_uuid('5d1');
@@ -39,7 +47,7 @@ SELECT count(*) AS events FROM cqrs.events WHERE stream_id = t_uuid('5d1');
 SELECT (cqrs.send('RegisterToConference',
               jsonb_build_object('orderId', t_uuid('5d1'), 'conferenceId', t_uuid('5c0'),
                                  'seats', jsonb_build_array(jsonb_build_object('seatType', t_uuid('5a1'), 'quantity', 2))),
-              t_uuid('5e1'))).events = (SELECT events FROM cqrs.commands WHERE command_id = t_uuid('5e1'))
+              t_uuid('5e1'))).events = (SELECT events FROM first_result)
        AS same_events;
 
 -- The same id for another command is an error.
@@ -155,6 +163,18 @@ SELECT t_send('RejectOrder', jsonb_build_object('orderId', t_uuid('5d8')), t_uui
 SELECT t_short(cqrs.enqueue('RejectOrder', jsonb_build_object('orderId', t_uuid('5d9')), t_uuid('5e8'))::text);
 SELECT t_short(command_id::text) AS id, command_type, status, origin
   FROM commands_seen ORDER BY origin;
+-- through the statements too: a command's event count is logged, and the
+-- same id again returns its events, rebuilt from the stream
+SELECT t_send('RegisterToConference',
+              jsonb_build_object('orderId', t_uuid('5dd'), 'conferenceId', t_uuid('5c0'),
+                                 'seats', jsonb_build_array(jsonb_build_object('seatType', t_uuid('5a1'), 'quantity', 1))),
+              t_uuid('5e9'));
+SELECT version, event_count FROM cqrs.commands WHERE command_id = t_uuid('5e9');
+SELECT (cqrs.send('RegisterToConference',
+              jsonb_build_object('orderId', t_uuid('5d1'), 'conferenceId', t_uuid('5c0'),
+                                 'seats', jsonb_build_array(jsonb_build_object('seatType', t_uuid('5a1'), 'quantity', 2))),
+              t_uuid('5e1'))).events = (SELECT events FROM first_result)
+       AS same_events;
 DROP TRIGGER note_command ON cqrs.commands;
 ALTER TABLE cqrs.commands ADD CONSTRAINT no_rejections CHECK (command_type <> 'RejectOrder') NOT VALID;
 SELECT split_part(t_error('RejectOrder', jsonb_build_object('orderId', t_uuid('5da'))), ' (Failing', 1) AS error;

@@ -25,7 +25,7 @@ CREATE TABLE cqrs.commands (
     status text NOT NULL,
     stream_id uuid,
     version bigint,
-    events jsonb NOT NULL DEFAULT '[]',
+    event_count integer NOT NULL DEFAULT 0,
     reason text,
     origin text NOT NULL DEFAULT 'send',
     seq bigint GENERATED ALWAYS AS IDENTITY,
@@ -52,6 +52,8 @@ CREATE INDEX commands_pending_idx
 
 COMMENT ON TABLE cqrs.commands IS
     'Command log: every command sent or enqueued, its payload and its outcome; the primary key makes each command id take effect once';
+COMMENT ON COLUMN cqrs.commands.event_count IS
+    'How many events the command appended: versions version - event_count + 1 .. version of stream_id (the events themselves stay in cqrs.events only; cqrs.command_status returns them)';
 COMMENT ON COLUMN cqrs.commands.due_at IS
     'Enqueued commands only: not handled before this time (NULL: at once); cqrs.drain(as_of) handles those due at or before as_of';
 COMMENT ON COLUMN cqrs.commands.attempts IS
@@ -80,12 +82,38 @@ CREATE FUNCTION cqrs.enqueue(command_type text, payload jsonb,
 COMMENT ON FUNCTION cqrs.enqueue(text, jsonb, uuid, timestamptz) IS
     'Validate a command and store it for the worker (or cqrs.drain()) to handle, at once or not before not_before; returns its id';
 
+-- The events a logged command appended, as cqrs.send returned them: the
+-- log keeps their number, not a second copy (they are the stream's versions
+-- version - event_count + 1 .. version, and events are never changed or
+-- removed).  Used by cqrs.command_status and by cqrs.send for a command id
+-- it has seen before.
+CREATE FUNCTION cqrs.command_events(stream_id uuid, version bigint,
+                                    event_count integer)
+    RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+    SELECT coalesce(jsonb_agg(jsonb_build_object('streamId', e.stream_id,
+                                                 'version', e.version,
+                                                 'type', e.event_type,
+                                                 'data', e.data)
+                              ORDER BY e.version), '[]'::jsonb)
+      FROM cqrs.events e
+     WHERE e.stream_id = $1
+       AND e.version > $2 - $3 AND e.version <= $2
+$$;
+
+COMMENT ON FUNCTION cqrs.command_events(uuid, bigint, integer) IS
+    'The events of a logged command (stream_id, version and event_count of its cqrs.commands row), as cqrs.send returned them';
+
 CREATE FUNCTION cqrs.command_status(command_id uuid)
     RETURNS cqrs.command_result
     LANGUAGE sql STABLE STRICT SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
     AS $$
-    SELECT c.command_id, c.status, c.stream_id, c.version, c.events, c.reason
+    SELECT c.command_id, c.status, c.stream_id, c.version,
+           cqrs.command_events(c.stream_id, c.version, c.event_count),
+           c.reason
       FROM cqrs.commands c
      WHERE c.command_id = $1
 $$;
@@ -99,3 +127,4 @@ COMMENT ON FUNCTION cqrs.command_status(uuid) IS
 REVOKE ALL ON FUNCTION cqrs.send(text, jsonb, uuid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION cqrs.enqueue(text, jsonb, uuid, timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION cqrs.command_status(uuid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION cqrs.command_events(uuid, bigint, integer) FROM PUBLIC;

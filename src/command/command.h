@@ -47,6 +47,7 @@ typedef struct CqrsCommandResult
 	bool		has_version;
 	int64		version;
 	Jsonb	   *events;			/* JSON array, never NULL once handled */
+	int32		event_count;	/* how many: versions version - n + 1 .. version */
 	char	   *reason;			/* NULL unless rejected */
 } CqrsCommandResult;
 

@@ -44,6 +44,7 @@
 #define PENDING_MAX_ATTEMPTS 3
 
 static SPIPlanPtr plan_lookup = NULL;
+static SPIPlanPtr plan_events = NULL;
 static SPIPlanPtr plan_insert = NULL;
 static SPIPlanPtr plan_pending = NULL;
 static SPIPlanPtr plan_done = NULL;
@@ -116,12 +117,51 @@ parse_command(const char *command_type, Jsonb *payload,
 }
 
 /*
+ * The events a logged command appended, rebuilt from its stream (the log
+ * keeps only their number; see cqrs.command_events).  Allocated in
+ * result_cxt.  Caller is connected to SPI.
+ */
+static Jsonb *
+logged_command_events(const CqrsCommandResult *res, MemoryContext result_cxt)
+{
+	Oid			argtypes[3] = {UUIDOID, INT8OID, INT4OID};
+	Datum		values[3];
+	int			rc;
+	bool		isnull;
+	Datum		d;
+	MemoryContext old;
+	Jsonb	   *events;
+
+	if (res->event_count == 0 || !res->has_stream || !res->has_version)
+	{
+		old = MemoryContextSwitchTo(result_cxt);
+		events = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+													CStringGetDatum("[]")));
+		MemoryContextSwitchTo(old);
+		return events;
+	}
+
+	cqrs_spi_plan(&plan_events,
+				  "SELECT cqrs.command_events($1, $2, $3)", 3, argtypes);
+	values[0] = UUIDPGetDatum((pg_uuid_t *) &res->stream_id);
+	values[1] = Int64GetDatum(res->version);
+	values[2] = Int32GetDatum(res->event_count);
+	rc = SPI_execute_plan(plan_events, values, NULL, false, 1);
+	cqrs_spi_check(rc, SPI_OK_SELECT, "reading a logged command's events");
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	old = MemoryContextSwitchTo(result_cxt);
+	events = DatumGetJsonbPCopy(d);
+	MemoryContextSwitchTo(old);
+	return events;
+}
+
+/*
  * The logged command with this id, if any: its result (allocated in
- * result_cxt), type and payload.  Caller holds the command id's lock and is
- * connected to SPI.
+ * result_cxt; its events only if want_events), type and payload.  Caller
+ * holds the command id's lock and is connected to SPI.
  */
 static bool
-lookup_command(const pg_uuid_t *id, MemoryContext result_cxt,
+lookup_command(const pg_uuid_t *id, MemoryContext result_cxt, bool want_events,
 			   CqrsCommandResult *res, char **type, Jsonb **payload)
 {
 	Oid			argtypes[1] = {UUIDOID};
@@ -134,45 +174,48 @@ lookup_command(const pg_uuid_t *id, MemoryContext result_cxt,
 	MemoryContext old;
 	bool		found;
 
-	if (cqrs_command_row_lookup(id, result_cxt, res, type, payload, &found))
-		return found;
-
-	cqrs_spi_plan(&plan_lookup,
-				  "SELECT command_type, payload, status, stream_id, version,"
-				  " events, reason FROM cqrs.commands WHERE command_id = $1",
-				  1, argtypes);
-	values[0] = UUIDPGetDatum((pg_uuid_t *) id);
-	rc = SPI_execute_plan(plan_lookup, values, NULL, false, 1);
-	cqrs_spi_check(rc, SPI_OK_SELECT, "looking up a command");
-	if (SPI_processed == 0)
-		return false;
-
-	tuple = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	old = MemoryContextSwitchTo(result_cxt);
-	memset(res, 0, sizeof(CqrsCommandResult));
-	res->command_id = *id;
-	*type = TextDatumGetCString(SPI_getbinval(tuple, desc, 1, &isnull));
-	*payload = DatumGetJsonbPCopy(SPI_getbinval(tuple, desc, 2, &isnull));
-	res->status = cqrs_command_status_from_name(TextDatumGetCString(SPI_getbinval(tuple, desc, 3, &isnull)));
-	d = SPI_getbinval(tuple, desc, 4, &isnull);
-	if (!isnull)
+	if (!cqrs_command_row_lookup(id, result_cxt, res, type, payload, &found))
 	{
-		res->has_stream = true;
-		res->stream_id = *DatumGetUUIDP(d);
+		cqrs_spi_plan(&plan_lookup,
+					  "SELECT command_type, payload, status, stream_id, version,"
+					  " event_count, reason FROM cqrs.commands"
+					  " WHERE command_id = $1",
+					  1, argtypes);
+		values[0] = UUIDPGetDatum((pg_uuid_t *) id);
+		rc = SPI_execute_plan(plan_lookup, values, NULL, false, 1);
+		cqrs_spi_check(rc, SPI_OK_SELECT, "looking up a command");
+		found = SPI_processed > 0;
+		if (found)
+		{
+			tuple = SPI_tuptable->vals[0];
+			desc = SPI_tuptable->tupdesc;
+			old = MemoryContextSwitchTo(result_cxt);
+			memset(res, 0, sizeof(CqrsCommandResult));
+			res->command_id = *id;
+			*type = TextDatumGetCString(SPI_getbinval(tuple, desc, 1, &isnull));
+			*payload = DatumGetJsonbPCopy(SPI_getbinval(tuple, desc, 2, &isnull));
+			res->status = cqrs_command_status_from_name(TextDatumGetCString(SPI_getbinval(tuple, desc, 3, &isnull)));
+			d = SPI_getbinval(tuple, desc, 4, &isnull);
+			if (!isnull)
+			{
+				res->has_stream = true;
+				res->stream_id = *DatumGetUUIDP(d);
+			}
+			d = SPI_getbinval(tuple, desc, 5, &isnull);
+			if (!isnull)
+			{
+				res->has_version = true;
+				res->version = DatumGetInt64(d);
+			}
+			res->event_count = DatumGetInt32(SPI_getbinval(tuple, desc, 6, &isnull));
+			d = SPI_getbinval(tuple, desc, 7, &isnull);
+			res->reason = isnull ? NULL : TextDatumGetCString(d);
+			MemoryContextSwitchTo(old);
+		}
 	}
-	d = SPI_getbinval(tuple, desc, 5, &isnull);
-	if (!isnull)
-	{
-		res->has_version = true;
-		res->version = DatumGetInt64(d);
-	}
-	d = SPI_getbinval(tuple, desc, 6, &isnull);
-	res->events = isnull ? NULL : DatumGetJsonbPCopy(d);
-	d = SPI_getbinval(tuple, desc, 7, &isnull);
-	res->reason = isnull ? NULL : TextDatumGetCString(d);
-	MemoryContextSwitchTo(old);
-	return true;
+	if (found && want_events)
+		res->events = logged_command_events(res, result_cxt);
+	return found;
 }
 
 /* The same id again must be the same command. */
@@ -199,9 +242,9 @@ insert_command(const pg_uuid_t *id, const char *type, Jsonb *payload,
 			   bool has_due_at, TimestampTz due_at)
 {
 	Oid			argtypes[10] = {UUIDOID, TEXTOID, JSONBOID, TEXTOID, UUIDOID,
-	INT8OID, JSONBOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
+	INT8OID, INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
 	Datum		values[10];
-	char		nulls[10] = {' ', ' ', ' ', ' ', 'n', 'n', 'n', 'n', ' ', 'n'};
+	char		nulls[10] = {' ', ' ', ' ', ' ', 'n', 'n', ' ', 'n', ' ', 'n'};
 	int			rc;
 	CqrsCommandRow row;
 
@@ -218,10 +261,9 @@ insert_command(const pg_uuid_t *id, const char *type, Jsonb *payload,
 	/* A changed table: the statement applies whatever the DBA added. */
 	cqrs_spi_plan(&plan_insert,
 				  "INSERT INTO cqrs.commands (command_id, command_type, payload,"
-				  " status, stream_id, version, events, reason, origin, due_at,"
-				  " handled_at)"
-				  " VALUES ($1, $2, $3, $4, $5, $6, coalesce($7, '[]'::jsonb),"
-				  " $8, $9, $10,"
+				  " status, stream_id, version, event_count, reason, origin,"
+				  " due_at, handled_at)"
+				  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
 				  " CASE WHEN $4 = 'pending' THEN NULL"
 				  " ELSE pg_catalog.clock_timestamp() END)",
 				  10, argtypes);
@@ -240,11 +282,7 @@ insert_command(const pg_uuid_t *id, const char *type, Jsonb *payload,
 		values[5] = Int64GetDatum(res->version);
 		nulls[5] = ' ';
 	}
-	if (res && res->events)
-	{
-		values[6] = JsonbPGetDatum(res->events);
-		nulls[6] = ' ';
-	}
+	values[6] = Int32GetDatum(res ? res->event_count : 0);
 	if (res && res->reason)
 	{
 		values[7] = CStringGetTextDatum(res->reason);
@@ -316,7 +354,8 @@ cqrs_send_command(const char *command_type, Jsonb *payload,
 	if (command_id != NULL)
 		lock_command_id(&id);
 	if (command_id != NULL &&
-		lookup_command(&id, caller_cxt, result, &stored_type, &stored_payload))
+		lookup_command(&id, caller_cxt, true, result, &stored_type,
+					   &stored_payload))
 		check_same_command(&id, handler->command_type, payload, stored_type,
 						   stored_payload);
 	else
@@ -355,8 +394,8 @@ cqrs_enqueue_command(const char *command_type, Jsonb *payload,
 	if (command_id != NULL)
 		lock_command_id(out_id);
 	if (command_id != NULL &&
-		lookup_command(out_id, CurrentMemoryContext, &existing, &stored_type,
-					   &stored_payload))
+		lookup_command(out_id, CurrentMemoryContext, false, &existing,
+					   &stored_type, &stored_payload))
 		check_same_command(out_id, handler->command_type, payload,
 						   stored_type, stored_payload);
 	else
@@ -369,7 +408,7 @@ cqrs_enqueue_command(const char *command_type, Jsonb *payload,
 static void
 mark_done(const CqrsCommandResult *res)
 {
-	Oid			argtypes[6] = {UUIDOID, TEXTOID, UUIDOID, INT8OID, JSONBOID,
+	Oid			argtypes[6] = {UUIDOID, TEXTOID, UUIDOID, INT8OID, INT4OID,
 	TEXTOID};
 	Datum		values[6];
 	char		nulls[6] = {' ', ' ', 'n', 'n', ' ', 'n'};
@@ -377,7 +416,7 @@ mark_done(const CqrsCommandResult *res)
 
 	cqrs_spi_plan(&plan_done,
 				  "UPDATE cqrs.commands SET status = $2, stream_id = $3,"
-				  " version = $4, events = $5, reason = $6,"
+				  " version = $4, event_count = $5, reason = $6,"
 				  " attempts = attempts + 1,"
 				  " handled_at = pg_catalog.clock_timestamp()"
 				  " WHERE command_id = $1",
@@ -394,7 +433,7 @@ mark_done(const CqrsCommandResult *res)
 		values[3] = Int64GetDatum(res->version);
 		nulls[3] = ' ';
 	}
-	values[4] = JsonbPGetDatum(res->events);
+	values[4] = Int32GetDatum(res->event_count);
 	if (res->reason)
 	{
 		values[5] = CStringGetTextDatum(res->reason);

@@ -48,7 +48,7 @@ typedef enum CommandColumn
 	CMDCOL_STATUS,
 	CMDCOL_STREAM_ID,
 	CMDCOL_VERSION,
-	CMDCOL_EVENTS,
+	CMDCOL_EVENT_COUNT,
 	CMDCOL_REASON,
 	CMDCOL_ORIGIN,
 	CMDCOL_SEQ,
@@ -62,7 +62,7 @@ typedef enum CommandColumn
 
 static const char *const column_names[CMDCOL_COUNT] = {
 	"command_id", "command_type", "payload", "status", "stream_id",
-	"version", "events", "reason", "origin", "seq", "received_at", "due_at",
+	"version", "event_count", "reason", "origin", "seq", "received_at", "due_at",
 	"handled_at", "attempts", "last_error"
 };
 
@@ -182,7 +182,7 @@ cqrs_command_row_lookup(const pg_uuid_t *id, MemoryContext result_cxt,
 			res->has_version = true;
 			res->version = DatumGetInt64(values[COLUMN(cr, CMDCOL_VERSION)]);
 		}
-		res->events = DatumGetJsonbPCopy(values[COLUMN(cr, CMDCOL_EVENTS)]);
+		res->event_count = DatumGetInt32(values[COLUMN(cr, CMDCOL_EVENT_COUNT)]);
 		if (!isnull[COLUMN(cr, CMDCOL_REASON)])
 			res->reason = TextDatumGetCString(values[COLUMN(cr, CMDCOL_REASON)]);
 		MemoryContextSwitchTo(old);
@@ -242,9 +242,7 @@ cqrs_command_row_insert(const CqrsCommandRow *row)
 		SET_COLUMN(CMDCOL_STREAM_ID, UUIDPGetDatum((pg_uuid_t *) &res->stream_id));
 	if (res && res->has_version)
 		SET_COLUMN(CMDCOL_VERSION, Int64GetDatum(res->version));
-	SET_COLUMN(CMDCOL_EVENTS,
-			   (res && res->events) ? JsonbPGetDatum(res->events) :
-			   DirectFunctionCall1(jsonb_in, CStringGetDatum("[]")));
+	SET_COLUMN(CMDCOL_EVENT_COUNT, Int32GetDatum(res ? res->event_count : 0));
 	if (res && res->reason)
 		SET_COLUMN(CMDCOL_REASON, CStringGetTextDatum(res->reason));
 	SET_COLUMN(CMDCOL_ORIGIN, CStringGetTextDatum(row->origin));

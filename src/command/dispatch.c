@@ -224,6 +224,7 @@ cqrs_command_store_decision(CqrsCommandCall *call, const pg_uuid_t *stream_id,
 
 	res->has_version = version >= 0;
 	res->version = version;
+	res->event_count = res->status == CQRS_COMMAND_ACCEPTED ? d->count : 0;
 	old = MemoryContextSwitchTo(result_cxt);
 	res->events = palloc(VARSIZE(events_json));
 	memcpy(res->events, events_json, VARSIZE(events_json));
