@@ -9,7 +9,7 @@
 #   --duration   seconds per pgbench run (default 7)
 #   --rounds     rounds per configuration (default 5; register alternates
 #                ours and plain, odd rounds ours first)
-#   --only       comma-separated: register,reserve,steady
+#   --only       comma-separated: register,send,reserve,steady
 #   --settle-timeout  how long to wait for the worker after a run (default 300)
 #   --keep-timers  do not delete the process manager's expiry timers between
 #                runs (see reset_timers in lib.sh)
@@ -46,6 +46,19 @@
 #             once the run is over, the still pending MakeSeatReservation
 #             and MarkSeatsAsReserved commands are deleted (reported as
 #             discarded), so that every run starts with an idle worker.
+#   send      the same pair of scripts, but ours measures the send path
+#             alone: during ours' runs the read models and the process
+#             manager (every registered projection) are stopped; the worker
+#             still numbers the events (the event store's own work, as in
+#             run.sh).  After the run the stopped projections' checkpoints
+#             are moved past the run's events (they are never projected:
+#             the benchmark's conference is not looked at again) and they
+#             are resumed.  This is what the target compares: the cost of
+#             cqrs.send against the INSERT, without the downstream work
+#             that each order starts in the worker (register shows that
+#             work competing for the CPUs; under overload it takes
+#             whatever CPU share the scheduler gives the worker).
+#             1, 2 and 8 clients.
 #   reserve   cmd_reserve.sql: MakeSeatReservation on ONE conference's
 #             SeatsAvailability (AddSeats 10 M first), 2 seats, a new
 #             reservation id per transaction; the pending set grows during
@@ -73,7 +86,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 duration=7
 rounds=5
-only=register,reserve,steady
+only=register,send,reserve,steady
 keep=0
 mode=full
 pin=1
@@ -101,7 +114,7 @@ want() { [[ ",$only," == *",$1,"* ]]; }
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 extra_conf="cqrs_conf.pm_expiration_buffer = '6h'"
 start_cluster commands
-nconf=$((14 * rounds + 2))
+nconf=$((20 * rounds + 2))
 psql -v nconf="$nconf" -f "$here/commands_setup.sql" >/dev/null
 wait_worker
 wait_settled 120
@@ -190,7 +203,7 @@ clear_backlog() {
     exit 1
 }
 
-rows=() rrows=() details=() waitlog=()
+rows=() srows=() rrows=() details=() waitlog=()
 
 # Warm-up, not measured: 2 s of each register script on the last
 # conference (the first timed run after setup came out at a fraction of
@@ -204,6 +217,25 @@ clear_backlog
 settle
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 med1() { echo "$*" | median | awk '{printf "%.1f", $1}'; }
+
+# The send scenario: stop every running projection for ours' run; after it,
+# once the sequencer has numbered the run's events, move the stopped
+# projections past them and resume them.
+paused=
+pause_projections() {
+    paused=$(psql -c "SELECT string_agg(name, ',') FROM cqrs.projections WHERE state = 'running'")
+    psql -c "SELECT cqrs.stop_projection(name) FROM cqrs.projections WHERE state = 'running'" >/dev/null
+}
+skip_and_resume_projections() {
+    local i
+    for i in $(seq 1 600); do
+        [ "$(psql -c "SELECT NOT EXISTS (SELECT 1 FROM cqrs.events WHERE global_position IS NULL)")" = t ] && break
+        sleep 0.1
+    done
+    psql -c "UPDATE cqrs.projections SET position = (SELECT last_position FROM cqrs.sequencer_state)
+              WHERE name = ANY (string_to_array('$paused', ','))" >/dev/null
+    psql -c "SELECT cqrs.resume_projection(name) FROM unnest(string_to_array('$paused', ',')) name" >/dev/null
+}
 
 # ---------------------------------------------------------------- register
 if want register; then
@@ -239,6 +271,36 @@ if want register; then
         details+=("| register, $clients client(s) | ours tps | ${o[*]} |" "| register, $clients client(s) | plain tps | ${p[*]} |"
                   "| register, $clients client(s) | ours end to end /s | ${e[*]} |" "| register, $clients client(s) | unanswered at the end of the run | ${bl[*]} |"
                   "| register, $clients client(s) | pending reservations at the end | ${pd[*]} |" "| register, $clients client(s) | PM commands discarded after the run | ${dc[*]} |")
+    done
+fi
+
+# ---------------------------------------------------------------- send
+if want send; then
+    for clients in 1 2 8; do
+        o=() p=() wc=() q=()
+        for r in $(seq 1 "$rounds"); do
+            for side in $([ $((r % 2)) -eq 1 ] && echo "ours plain" || echo "plain ours"); do
+                if [ "$side" = ours ]; then
+                    pause_projections
+                    run_pg cmd_register.sql "$clients" on
+                    skip_and_resume_projections
+                    settle
+                    o+=("$tps"); wc+=("$wcpu"); ours_tps=$tps
+                    waitlog+=("| send path ours, $clients client(s), round $r | $tps | worker CPU $wcpu% | $waits |")
+                    printf '  send path %d client(s) round %d: ours %8.1f tps (%d orders; worker CPU %s%%)\n' \
+                        "$clients" "$r" "$tps" "$orders" "$wcpu" >&2
+                else
+                    run_pg cmd_register_plain.sql "$clients" on
+                    p+=("$tps"); plain_tps=$tps
+                    waitlog+=("| send path plain, $clients client(s), round $r | $tps | | $waits |")
+                    printf '  send path %d client(s) round %d: plain %8.1f tps\n' "$clients" "$r" "$tps" >&2
+                fi
+            done
+            q+=("$(ratio "$ours_tps" "$plain_tps")")
+        done
+        mo=$(med1 "${o[*]}"); mp=$(med1 "${p[*]}"); rt=$(ratio "$mo" "$mp")
+        srows+=("| $clients | $mo | $mp | **$rt** | $(echo "${q[*]}" | median | awk '{printf "%.2f", $1}') | $(awk -v r="$rt" 'BEGIN {print (r >= 0.5) ? "met" : "MISSED"}') | $(med1 "${wc[*]}") |")
+        details+=("| send path, $clients client(s) | ours tps | ${o[*]} |" "| send path, $clients client(s) | plain tps | ${p[*]} |")
     done
 fi
 
@@ -289,6 +351,16 @@ report() {
         echo "| clients | ours tps (send) | plain tps | ours/plain | median of round ratios | target 0.5 | ours end to end /s | end to end / plain | target 0.5 | orders unanswered when the run ended | pending reservations at the end | worker CPU % |"
         echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
         printf '%s\n' "${rows[@]}"
+        echo
+    fi
+    if [ ${#srows[@]} -gt 0 ]; then
+        echo "The send path alone: the same RegisterToConference sends against the same plain INSERT, with the read models and the"
+        echo "process manager stopped during ours' runs (the worker still numbers the events, the event store's own work, as in run.sh);"
+        echo "afterwards their checkpoints are moved past the run's events, which are never projected. synchronous_commit on."
+        echo
+        echo "| clients | ours tps (send) | plain tps | ours/plain | median of round ratios | target 0.5 | worker CPU % |"
+        echo "|---|---|---|---|---|---|---|"
+        printf '%s\n' "${srows[@]}"
         echo
     fi
     if [ ${#rrows[@]} -gt 0 ]; then
