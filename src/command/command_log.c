@@ -156,13 +156,14 @@ logged_command_events(const CqrsCommandResult *res, MemoryContext result_cxt)
 }
 
 /*
- * The logged command with this id, if any: its result (allocated in
- * result_cxt; its events only if want_events), type and payload.  Caller
- * holds the command id's lock and is connected to SPI.
+ * The look-up through a SELECT statement, for a command log a DBA has
+ * changed (see cqrs_command_row_lookup).  The result's events are left
+ * out.
  */
 static bool
-lookup_command(const pg_uuid_t *id, MemoryContext result_cxt, bool want_events,
-			   CqrsCommandResult *res, char **type, Jsonb **payload)
+lookup_command_by_statement(const pg_uuid_t *id, MemoryContext result_cxt,
+							CqrsCommandResult *res, char **type,
+							Jsonb **payload)
 {
 	Oid			argtypes[1] = {UUIDOID};
 	Datum		values[1];
@@ -172,47 +173,59 @@ lookup_command(const pg_uuid_t *id, MemoryContext result_cxt, bool want_events,
 	bool		isnull;
 	Datum		d;
 	MemoryContext old;
+
+	cqrs_spi_plan(&plan_lookup,
+				  "SELECT command_type, payload, status, stream_id, version,"
+				  " event_count, reason FROM cqrs.commands"
+				  " WHERE command_id = $1",
+				  1, argtypes);
+	values[0] = UUIDPGetDatum((pg_uuid_t *) id);
+	rc = SPI_execute_plan(plan_lookup, values, NULL, false, 1);
+	cqrs_spi_check(rc, SPI_OK_SELECT, "looking up a command");
+	if (SPI_processed == 0)
+		return false;
+
+	tuple = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	old = MemoryContextSwitchTo(result_cxt);
+	memset(res, 0, sizeof(CqrsCommandResult));
+	res->command_id = *id;
+	*type = TextDatumGetCString(SPI_getbinval(tuple, desc, 1, &isnull));
+	*payload = DatumGetJsonbPCopy(SPI_getbinval(tuple, desc, 2, &isnull));
+	res->status = cqrs_command_status_from_name(TextDatumGetCString(SPI_getbinval(tuple, desc, 3, &isnull)));
+	d = SPI_getbinval(tuple, desc, 4, &isnull);
+	if (!isnull)
+	{
+		res->has_stream = true;
+		res->stream_id = *DatumGetUUIDP(d);
+	}
+	d = SPI_getbinval(tuple, desc, 5, &isnull);
+	if (!isnull)
+	{
+		res->has_version = true;
+		res->version = DatumGetInt64(d);
+	}
+	res->event_count = DatumGetInt32(SPI_getbinval(tuple, desc, 6, &isnull));
+	d = SPI_getbinval(tuple, desc, 7, &isnull);
+	res->reason = isnull ? NULL : TextDatumGetCString(d);
+	MemoryContextSwitchTo(old);
+	return true;
+}
+
+/*
+ * The logged command with this id, if any: its result (allocated in
+ * result_cxt; its events only if want_events), type and payload.  Caller
+ * holds the command id's lock and is connected to SPI.
+ */
+static bool
+lookup_command(const pg_uuid_t *id, MemoryContext result_cxt, bool want_events,
+			   CqrsCommandResult *res, char **type, Jsonb **payload)
+{
 	bool		found;
 
 	if (!cqrs_command_row_lookup(id, result_cxt, res, type, payload, &found))
-	{
-		cqrs_spi_plan(&plan_lookup,
-					  "SELECT command_type, payload, status, stream_id, version,"
-					  " event_count, reason FROM cqrs.commands"
-					  " WHERE command_id = $1",
-					  1, argtypes);
-		values[0] = UUIDPGetDatum((pg_uuid_t *) id);
-		rc = SPI_execute_plan(plan_lookup, values, NULL, false, 1);
-		cqrs_spi_check(rc, SPI_OK_SELECT, "looking up a command");
-		found = SPI_processed > 0;
-		if (found)
-		{
-			tuple = SPI_tuptable->vals[0];
-			desc = SPI_tuptable->tupdesc;
-			old = MemoryContextSwitchTo(result_cxt);
-			memset(res, 0, sizeof(CqrsCommandResult));
-			res->command_id = *id;
-			*type = TextDatumGetCString(SPI_getbinval(tuple, desc, 1, &isnull));
-			*payload = DatumGetJsonbPCopy(SPI_getbinval(tuple, desc, 2, &isnull));
-			res->status = cqrs_command_status_from_name(TextDatumGetCString(SPI_getbinval(tuple, desc, 3, &isnull)));
-			d = SPI_getbinval(tuple, desc, 4, &isnull);
-			if (!isnull)
-			{
-				res->has_stream = true;
-				res->stream_id = *DatumGetUUIDP(d);
-			}
-			d = SPI_getbinval(tuple, desc, 5, &isnull);
-			if (!isnull)
-			{
-				res->has_version = true;
-				res->version = DatumGetInt64(d);
-			}
-			res->event_count = DatumGetInt32(SPI_getbinval(tuple, desc, 6, &isnull));
-			d = SPI_getbinval(tuple, desc, 7, &isnull);
-			res->reason = isnull ? NULL : TextDatumGetCString(d);
-			MemoryContextSwitchTo(old);
-		}
-	}
+		found = lookup_command_by_statement(id, result_cxt, res, type,
+											payload);
 	if (found && want_events)
 		res->events = logged_command_events(res, result_cxt);
 	return found;

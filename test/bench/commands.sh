@@ -237,6 +237,14 @@ skip_and_resume_projections() {
     psql -c "SELECT cqrs.resume_projection(name) FROM unnest(string_to_array('$paused', ',')) name" >/dev/null
 }
 
+# The plain side of register and send: LABEL CLIENTS ROUND.
+plain_side() {
+    run_pg cmd_register_plain.sql "$2" on
+    p+=("$tps"); plain_tps=$tps
+    waitlog+=("| $1 plain, $2 client(s), round $3 | $tps | | $waits |")
+    printf '  %s %d client(s) round %d: plain %8.1f tps\n' "$1" "$2" "$3" "$tps" >&2
+}
+
 # ---------------------------------------------------------------- register
 if want register; then
     for clients in 1 2 8; do
@@ -257,10 +265,7 @@ if want register; then
                     printf '  register %d client(s) round %d: ours %8.1f tps (%d orders; %d answered during the run: end to end %s/s; %d pending reservations at the end; %d unanswered, %d PM commands discarded; worker CPU %s%%)\n' \
                         "$clients" "$r" "$tps" "$orders" "$done_n" "$e2e" "$pend" "$backlog" "$discarded" "$wcpu" >&2
                 else
-                    run_pg cmd_register_plain.sql "$clients" on
-                    p+=("$tps"); plain_tps=$tps
-                    waitlog+=("| register plain, $clients client(s), round $r | $tps | | $waits |")
-                    printf '  register %d client(s) round %d: plain %8.1f tps\n' "$clients" "$r" "$tps" >&2
+                    plain_side "register" "$clients" "$r"
                 fi
             done
             q+=("$(ratio "$ours_tps" "$plain_tps")")
@@ -290,10 +295,7 @@ if want send; then
                     printf '  send path %d client(s) round %d: ours %8.1f tps (%d orders; worker CPU %s%%)\n' \
                         "$clients" "$r" "$tps" "$orders" "$wcpu" >&2
                 else
-                    run_pg cmd_register_plain.sql "$clients" on
-                    p+=("$tps"); plain_tps=$tps
-                    waitlog+=("| send path plain, $clients client(s), round $r | $tps | | $waits |")
-                    printf '  send path %d client(s) round %d: plain %8.1f tps\n' "$clients" "$r" "$tps" >&2
+                    plain_side "send path" "$clients" "$r"
                 fi
             done
             q+=("$(ratio "$ours_tps" "$plain_tps")")
