@@ -112,6 +112,11 @@ SELECT t_short(cqrs.enqueue('RejectOrder', jsonb_build_object('orderId', t_uuid(
 SELECT cqrs.drain() > 0 AS drained;
 SELECT t_show(cqrs.command_status(t_uuid('5e3')));
 SELECT t_show(cqrs.command_status(t_uuid('5e4')));
+-- a handled pending command logs its event count too; the first command's
+-- events are still its own two, though the stream has moved on
+SELECT version, event_count FROM cqrs.commands WHERE command_id = t_uuid('5e3');
+SELECT (cqrs.command_status(t_uuid('5e1'))).events = (SELECT events FROM first_result)
+       AS first_command_events_unchanged;
 SELECT cqrs.drain(now() + interval '30 minutes') > 0 AS drained_later;
 SELECT t_show(cqrs.command_status(t_uuid('5e4')));
 
