@@ -135,8 +135,7 @@ logged_command_events(const CqrsCommandResult *res, MemoryContext result_cxt)
 	if (res->event_count == 0 || !res->has_stream || !res->has_version)
 	{
 		old = MemoryContextSwitchTo(result_cxt);
-		events = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-													CStringGetDatum("[]")));
+		events = jb_empty_array();
 		MemoryContextSwitchTo(old);
 		return events;
 	}

@@ -27,7 +27,6 @@
 #include "access/xact.h"
 #include "catalog/dependency.h"
 #include "catalog/index.h"
-#include "catalog/namespace.h"
 #include "commands/sequence.h"
 #include "executor/tuptable.h"
 #include "utils/builtins.h"
@@ -97,7 +96,6 @@ forget_relation(Datum arg, Oid relid)
 static const CommandRelation *
 command_relation(void)
 {
-	Oid			nsp;
 	Oid			relid;
 
 	if (OidIsValid(cached.relid))
@@ -108,12 +106,7 @@ command_relation(void)
 		callback_registered = true;
 	}
 
-	nsp = get_namespace_oid("cqrs", false);
-	cached.pkey_relid = get_relname_relid("commands_pkey", nsp);
-	if (!OidIsValid(cached.pkey_relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("index \"cqrs.commands_pkey\" does not exist")));
+	cached.pkey_relid = cqrs_relation_oid("commands_pkey");
 	relid = IndexGetRelation(cached.pkey_relid, false);
 	cqrs_column_numbers(relid, "cqrs.commands", column_names, CMDCOL_COUNT,
 						cached.attnum);

@@ -147,15 +147,6 @@ event_metadata(const pg_uuid_t *command_id)
 	return JsonbValueToJsonb(jb_end_object(&st));
 }
 
-static Jsonb *
-empty_array(void)
-{
-	JsonbParseState *st = NULL;
-
-	jb_begin_array(&st);
-	return JsonbValueToJsonb(jb_end_array(&st));
-}
-
 /*
  * Turn a decision into the command's result: append its events (after
  * current_version, or anywhere when expected_any) or record the
@@ -180,7 +171,7 @@ cqrs_command_store_decision(CqrsCommandCall *call, const pg_uuid_t *stream_id,
 	if (d->rejected || d->count == 0)
 	{
 		res->status = d->rejected ? CQRS_COMMAND_REJECTED : CQRS_COMMAND_ACCEPTED;
-		events_json = empty_array();
+		events_json = jb_empty_array();
 		reason = d->rejected ? d->reason : NULL;
 	}
 	else

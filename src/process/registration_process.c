@@ -54,8 +54,6 @@ execute_expire(CqrsCommandCall *call, void *command)
 	int			rc;
 	CqrsCommandResult *res = call->result;
 	MemoryContext old;
-	JsonbParseState *st = NULL;
-	Jsonb	   *empty;
 
 	cqrs_spi_plan(&plan_expire,
 				  "SELECT conference.pm_expire($1, $2)", 2, argtypes);
@@ -64,16 +62,12 @@ execute_expire(CqrsCommandCall *call, void *command)
 	rc = SPI_execute_plan(plan_expire, values, NULL, false, 0);
 	cqrs_spi_check(rc, SPI_OK_SELECT, "expiring a registration process");
 
-	jb_begin_array(&st);
-	empty = JsonbValueToJsonb(jb_end_array(&st));
-
 	res->status = CQRS_COMMAND_ACCEPTED;
 	res->has_stream = true;
 	res->stream_id = c->process_id;
 	res->has_version = false;
 	old = MemoryContextSwitchTo(GetMemoryChunkContext(res));
-	res->events = palloc(VARSIZE(empty));
-	memcpy(res->events, empty, VARSIZE(empty));
+	res->events = jb_empty_array();
 	res->reason = NULL;
 	MemoryContextSwitchTo(old);
 }

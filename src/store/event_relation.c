@@ -10,7 +10,6 @@
  */
 #include "postgres.h"
 
-#include "catalog/namespace.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 
@@ -41,7 +40,6 @@ forget_relation(Datum arg, Oid relid)
 const CqrsEventRelation *
 cqrs_event_relation(void)
 {
-	Oid			nsp;
 	Oid			events;
 	Oid			pkey;
 	Oid			unsequenced;
@@ -55,15 +53,9 @@ cqrs_event_relation(void)
 		callback_registered = true;
 	}
 
-	nsp = get_namespace_oid("cqrs", false);
-	events = get_relname_relid("events", nsp);
-	pkey = get_relname_relid("events_pkey", nsp);
-	unsequenced = get_relname_relid("events_unsequenced_idx", nsp);
-	if (!OidIsValid(events) || !OidIsValid(pkey) || !OidIsValid(unsequenced))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation \"cqrs.events\" or one of its indexes does not exist"),
-				 errdetail("The event store needs cqrs.events, cqrs.events_pkey and cqrs.events_unsequenced_idx.")));
+	events = cqrs_relation_oid("events");
+	pkey = cqrs_relation_oid("events_pkey");
+	unsequenced = cqrs_relation_oid("events_unsequenced_idx");
 	cqrs_column_numbers(events, "cqrs.events", column_names, EVCOL_COUNT,
 						cached.attnum);
 	cached.pkey_relid = pkey;

@@ -16,6 +16,7 @@
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
@@ -94,6 +95,24 @@ cqrs_index_writer_end(CqrsIndexWriter *writer)
 	FreeExecutorState(writer->estate);
 	writer->estate = NULL;
 	writer->rri = NULL;
+}
+
+/*
+ * The OID of the extension's relation cqrs.<relname> (a table or an
+ * index); an error if it does not exist.
+ */
+Oid
+cqrs_relation_oid(const char *relname)
+{
+	Oid			relid;
+
+	relid = get_relname_relid(relname, get_namespace_oid("cqrs", false));
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation \"cqrs.%s\" does not exist", relname),
+				 errhint("It is part of the cqrs_conf extension; check the extension's installation.")));
+	return relid;
 }
 
 /*

@@ -33,6 +33,7 @@ typedef struct CqrsIndexWriter
 	ResultRelInfo *rri;
 } CqrsIndexWriter;
 
+extern Oid	cqrs_relation_oid(const char *relname);
 extern void cqrs_column_numbers(Oid relid, const char *relname,
 								const char *const *names, int ncolumns,
 								AttrNumber *attnums);

@@ -84,6 +84,16 @@ jb_end_array(JsonbParseState **st)
 	return pushJsonbValue(st, WJB_END_ARRAY, NULL);
 }
 
+/* A new empty JSON array, [] (in the current memory context). */
+Jsonb *
+jb_empty_array(void)
+{
+	JsonbParseState *st = NULL;
+
+	jb_begin_array(&st);
+	return JsonbValueToJsonb(jb_end_array(&st));
+}
+
 void
 jb_key(JsonbParseState **st, const char *key)
 {

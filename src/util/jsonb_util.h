@@ -22,6 +22,7 @@ extern void jb_begin_object(JsonbParseState **st);
 extern void jb_begin_array(JsonbParseState **st);
 extern JsonbValue *jb_end_object(JsonbParseState **st);
 extern JsonbValue *jb_end_array(JsonbParseState **st);
+extern Jsonb *jb_empty_array(void);
 extern void jb_key(JsonbParseState **st, const char *key);
 extern void jb_value_string(JsonbParseState **st, const char *s);
 extern void jb_value_int64(JsonbParseState **st, int64 i);
