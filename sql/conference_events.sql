@@ -204,7 +204,7 @@ SELECT stream, version, event_type, data->>'name' AS name
 
 ------------------------------------------------------------------------
 -- Rollback: a rolled-back change publishes nothing.  (Committed events are
--- sequenced first, so that global_position IS NULL below means "appended
+-- sequenced first, so that global_position = 0 below means "appended
 -- by this open transaction".)
 SELECT pg_temp.all_count() AS before_rollback, cqrs.sequence_events() AS sequenced \gset
 BEGIN;
@@ -218,7 +218,7 @@ SELECT conference.publish(:'rb');
 UPDATE conference.seat_types SET quantity = 3 WHERE conference_id = :'main' AND name = 'General';
 -- Inside the transaction the events are there, in the same transaction as the rows.
 SELECT event_type, count(*) FROM cqrs.events
- WHERE data->>'conferenceId' IN (:'rb', :'main') AND global_position IS NULL
+ WHERE data->>'conferenceId' IN (:'rb', :'main') AND global_position = 0
    AND stream_type IN ('Conference', 'SeatType')
  GROUP BY 1 ORDER BY 1;
 ROLLBACK;

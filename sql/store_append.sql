@@ -21,7 +21,7 @@ SELECT cqrs.append(:a, 'StoreTest', 0,
 SELECT cqrs.append(:a, 'StoreTest', NULL, '[{"type": "Changed", "data": {"n": 4}}]');
 SELECT cqrs.stream_version(:a);
 SELECT version, stream_type, event_type, data, metadata,
-       global_position IS NULL AS unsequenced
+       global_position = 0 AS unsequenced
   FROM cqrs.events WHERE stream_id = :a ORDER BY version;
 
 \echo == expected_version mismatch: 40001 naming stream, expected and actual; nothing written

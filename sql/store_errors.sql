@@ -118,7 +118,7 @@ SELECT try($$SELECT cqrs.refuse_event_change()$$);
 \echo == the log is unchanged
 SELECT count(*) AS events,
        count(*) FILTER (WHERE data ? 'forged') AS forged,
-       count(*) FILTER (WHERE global_position IS NOT NULL) AS with_position
+       count(*) FILTER (WHERE global_position > 0) AS with_position
   FROM cqrs.events;
 SELECT cqrs.drain() > 0 AS drained;
 SELECT global_position, version FROM cqrs.events ORDER BY global_position;

@@ -15,7 +15,7 @@ CREATE FUNCTION evs(label text, n int) RETURNS jsonb LANGUAGE sql IMMUTABLE
 -- The log in global order, labels only.
 CREATE VIEW log AS
 SELECT global_position AS pos, data->>'label' AS label
-  FROM cqrs.events WHERE global_position IS NOT NULL;
+  FROM cqrs.events WHERE global_position > 0;
 -- Positions are exactly 1..N, each once, and the sequencer state agrees.
 CREATE VIEW density AS
 SELECT count(*) AS sequenced,
@@ -23,7 +23,7 @@ SELECT count(*) AS sequenced,
          AND count(DISTINCT global_position) = count(*)
          AND coalesce(min(global_position), 1) = 1 AS dense,
        coalesce(max(global_position), 0) = (SELECT last_position FROM cqrs.sequencer_state) AS state_agrees
-  FROM cqrs.events WHERE global_position IS NOT NULL;
+  FROM cqrs.events WHERE global_position > 0;
 
 \echo == nothing to do on an empty log
 SELECT last_position, last_batch_at IS NULL AS never_ran, unsequenced_events FROM cqrs.sequencer_status;
@@ -177,7 +177,7 @@ SELECT c.relname, bt_index_check(c.oid, true) IS NOT NULL AS checked
   FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
  WHERE i.indrelid = 'cqrs.events'::regclass ORDER BY c.relname;
 SET enable_seqscan = off;
-SELECT data->>'label' AS label, global_position IS NOT NULL AS numbered
+SELECT data->>'label' AS label, global_position > 0 AS numbered
   FROM cqrs.events WHERE data->>'label' = 'ix2' AND event_type = 'Seq';
 RESET enable_seqscan;
 DROP INDEX cqrs.events_label_idx;
@@ -200,8 +200,50 @@ SELECT cqrs.append(s('tr'), 'SeqTest', NULL, ev('tr-after'));
 SELECT cqrs.sequence_events() AS numbered;
 SELECT count(*) AS trigger_saw FROM numbered_seen;
 
+\echo == numbering writes the position into the row in place: no new row version
+SELECT cqrs.append(s('ip'), 'SeqTest', NULL, evs('ip', 3));
+CREATE TEMP TABLE rows_before AS
+    SELECT ctid AS row_id, event_id FROM cqrs.events WHERE stream_id = s('ip');
+SELECT cqrs.sequence_events() AS numbered;
+SELECT count(*) AS numbered_where_they_were
+  FROM cqrs.events e JOIN rows_before b ON b.event_id = e.event_id AND b.row_id = e.ctid
+ WHERE e.global_position > 0;
+
+\echo == an interrupted numbering: readers do not see its positions, the next step adopts them
+SELECT last_position AS last_before FROM cqrs.sequencer_state \gset
+SELECT cqrs.append(s('int'), 'SeqTest', NULL, evs('int', 3));
+BEGIN;
+SELECT cqrs.sequence_events() AS numbered;
+SELECT count(*) AS readable_inside FROM cqrs.read_all(:last_before);
+ROLLBACK;
+-- the positions stay in the rows (a write in place is not undone) ...
+SELECT data->>'label' AS label, global_position - :last_before AS pos
+  FROM cqrs.events WHERE stream_id = s('int') ORDER BY version;
+-- ... but readers stop at the last position the sequencer committed
+SELECT last_position = :last_before AS state_unchanged FROM cqrs.sequencer_state;
+SELECT cqrs.last_position() = :last_before AS last_position_unchanged;
+SELECT count(*) AS readable FROM cqrs.read_all(:last_before);
+SELECT c.relname, bt_index_check(c.oid, true) IS NOT NULL AS checked
+  FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+ WHERE i.indrelid = 'cqrs.events'::regclass ORDER BY c.relname;
+-- an event commits meanwhile: the next step keeps the interrupted batch's
+-- positions and numbers the new event after them
+SELECT cqrs.append(s('int'), 'SeqTest', 2, ev('int-later'));
+SELECT cqrs.sequence_events() AS readable_now;
+SELECT global_position - :last_before AS pos, data->>'label' AS label
+  FROM cqrs.read_all(:last_before);
+SELECT * FROM density;
+-- and an interrupted drain: its projections' work is undone, its positions stay
+SELECT cqrs.append(s('int'), 'SeqTest', 3, ev('int-drained'));
+BEGIN;
+SELECT cqrs.drain() > 0 AS drained;
+ROLLBACK;
+SELECT cqrs.drain() > 0 AS drained_again;
+SELECT global_position - :last_before AS pos, data->>'label' AS label
+  FROM cqrs.read_all(:last_before + 4);
+
 \echo == the whole log: every event has exactly one position, 1..N
-SELECT count(*) FILTER (WHERE global_position IS NULL) AS unsequenced,
+SELECT count(*) FILTER (WHERE global_position = 0) AS unsequenced,
        count(*) AS events FROM cqrs.events;
 SELECT * FROM density;
 SELECT count(*) AS rolled_back_labels_in_log FROM log WHERE label LIKE '%gone%' OR label LIKE 'prepared-rolled%';

@@ -17,10 +17,12 @@ CREATE TYPE cqrs.event AS (
 -- The event log.  The first nine columns are cqrs.event; the last two are
 -- internal: the top-level transaction that appended the row and the order of
 -- the row within that transaction, used by the sequencer to hand out
--- global positions in commit order.  global_position stays NULL until the
--- sequencer has seen the appending transaction commit.
+-- global positions in commit order.  global_position is 0 until the
+-- sequencer has seen the appending transaction commit; the sequencer then
+-- writes the position into the row in place (docs/global-order.md), which
+-- is why it is the first column and NOT NULL.
 CREATE TABLE cqrs.events (
-    global_position bigint,
+    global_position bigint NOT NULL DEFAULT 0,
     stream_id uuid NOT NULL,
     stream_type text NOT NULL,
     version bigint NOT NULL CHECK (version >= 0),
@@ -36,15 +38,17 @@ CREATE TABLE cqrs.events (
 );
 
 COMMENT ON TABLE cqrs.events IS
-    'The event log: append-only; global_position is assigned by the sequencer once the appending transaction has committed';
+    'The event log: append-only; global_position is 0 until the sequencer assigns it, once the appending transaction has committed';
 
 -- Global order: dense, gap-free, assigned in commit-visibility order.
+-- Readers read positions up to cqrs.last_position() only.
 CREATE UNIQUE INDEX events_global_position_key
-    ON cqrs.events (global_position) WHERE global_position IS NOT NULL;
+    ON cqrs.events (global_position) WHERE global_position > 0;
 
--- The sequencer's work list: committed events that have no position yet.
-CREATE INDEX events_unsequenced_idx
-    ON cqrs.events (append_xid, append_ordinal) WHERE global_position IS NULL;
+-- The sequencer's work list: events in append order, scanned from the
+-- sequencer's horizon.
+CREATE INDEX events_append_order_idx
+    ON cqrs.events (append_xid, append_ordinal);
 
 -- State of the sequencer; the row lock on it serialises sequencers.  Not
 -- dumped: the sequencer reads the last position from the log itself.
@@ -115,7 +119,7 @@ CREATE FUNCTION cqrs.read_stream(stream_id uuid, from_version bigint DEFAULT 0,
     RETURNS SETOF cqrs.event
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
-    SELECT e.global_position, e.stream_id, e.stream_type, e.version,
+    SELECT nullif(e.global_position, 0), e.stream_id, e.stream_type, e.version,
            e.event_type, e.data, e.metadata, e.event_id, e.recorded_at
       FROM cqrs.events e
      WHERE e.stream_id = $1 AND e.version >= $2
@@ -124,7 +128,22 @@ CREATE FUNCTION cqrs.read_stream(stream_id uuid, from_version bigint DEFAULT 0,
 $$;
 
 COMMENT ON FUNCTION cqrs.read_stream(uuid, bigint, integer) IS
-    'Events of one stream in version order, from from_version, at most max_count (NULL: all)';
+    'Events of one stream in version order, from from_version, at most max_count (NULL: all); global_position is NULL until assigned';
+
+-- The highest readable global position: every event up to it has its
+-- position and is visible.  Positions are written into the rows before the
+-- sequencer's transaction commits (docs/global-order.md), so readers of the
+-- global order stop here.
+CREATE FUNCTION cqrs.last_position()
+    RETURNS bigint
+    LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+    SELECT s.last_position FROM cqrs.sequencer_state s
+$$;
+
+COMMENT ON FUNCTION cqrs.last_position() IS
+    'The highest global position readers may read: every event up to it has its position';
 
 CREATE FUNCTION cqrs.read_all(after_position bigint DEFAULT 0,
                               max_count integer DEFAULT 1000)
@@ -135,6 +154,8 @@ CREATE FUNCTION cqrs.read_all(after_position bigint DEFAULT 0,
            e.event_type, e.data, e.metadata, e.event_id, e.recorded_at
       FROM cqrs.events e
      WHERE e.global_position > $1
+       AND e.global_position > 0
+       AND e.global_position <= (SELECT cqrs.last_position())
      ORDER BY e.global_position
      LIMIT $2
 $$;
@@ -176,7 +197,7 @@ CREATE FUNCTION cqrs.sequence_events(max_count integer DEFAULT 10000)
     SET search_path = pg_catalog, pg_temp;
 
 COMMENT ON FUNCTION cqrs.sequence_events(integer) IS
-    'Give global positions to at most max_count committed events; returns how many (cqrs.drain does this and more)';
+    'Give global positions to at most max_count committed events; returns how many became readable (cqrs.drain does this and more)';
 
 CREATE FUNCTION cqrs.drain(as_of timestamptz DEFAULT now())
     RETURNS bigint
@@ -190,7 +211,11 @@ COMMENT ON FUNCTION cqrs.drain(timestamptz) IS
 CREATE VIEW cqrs.sequencer_status AS
 SELECT s.last_position,
        s.last_batch_at,
-       (SELECT count(*) FROM cqrs.events e WHERE e.global_position IS NULL)
+       (SELECT count(*) FROM cqrs.events e
+         WHERE e.global_position = 0
+           AND e.append_xid >= s.horizon
+           AND e.append_xid <= greatest(pg_snapshot_xmax(pg_current_snapshot()),
+                                        pg_current_xact_id_if_assigned()))
            AS unsequenced_events
   FROM cqrs.sequencer_state s;
 

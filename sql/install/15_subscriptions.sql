@@ -61,6 +61,8 @@ BEGIN
            e.event_type, e.data, e.metadata, e.event_id, e.recorded_at
       FROM cqrs.events e
      WHERE e.global_position > pos
+       AND e.global_position > 0
+       AND e.global_position <= (SELECT st.last_position FROM cqrs.sequencer_state st)
      ORDER BY e.global_position
      LIMIT max_count;
 END

@@ -213,7 +213,10 @@ BEGIN
         END IF;
         IF target IS NULL
            AND NOT EXISTS (SELECT 1 FROM cqrs.events e
-                            WHERE e.global_position IS NULL
+                            WHERE e.global_position = 0
+                              AND e.append_xid >= (SELECT s.horizon FROM cqrs.sequencer_state s)
+                              AND e.append_xid <= greatest(pg_snapshot_xmax(snap),
+                                                           pg_current_xact_id_if_assigned())
                               AND pg_visible_in_snapshot(e.append_xid, snap)) THEN
             SELECT s.last_position INTO target FROM cqrs.sequencer_state s;
         END IF;

@@ -239,8 +239,8 @@ load_projections(const char *only, Projection **out)
 					  " pg_catalog.quote_ident(schema_name) || ', pg_temp' END,"
 					  " rebuild_of IS NOT NULL"
 					  " FROM cqrs.projections WHERE state = 'running'"
-					  " AND (position < (SELECT coalesce(max(global_position), 0)"
-					  "                    FROM cqrs.events)"
+					  " AND (position < (SELECT last_position"
+					  "                    FROM cqrs.sequencer_state)"
 					  "      OR rebuild_of IS NOT NULL)"
 					  " ORDER BY rebuild_of IS NOT NULL, position, name"
 					  " FOR UPDATE SKIP LOCKED",
@@ -402,7 +402,9 @@ read_events(int64 position, int max_events, int64 up_to,
 				  "SELECT global_position, stream_id, stream_type, version,"
 				  " event_type, data, metadata, event_id, recorded_at"
 				  " FROM cqrs.events WHERE global_position > $1"
-				  " AND global_position <= $3"
+				  " AND global_position > 0 AND global_position <= $3"
+				  " AND global_position <= (SELECT last_position"
+				  "                           FROM cqrs.sequencer_state)"
 				  " ORDER BY global_position LIMIT $2",
 				  3, argtypes);
 	args[0] = Int64GetDatum(position);

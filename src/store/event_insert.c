@@ -68,6 +68,7 @@ fill_slot(TupleTableSlot *slot, const CqrsEventRelation *er,
 
 	ExecClearTuple(slot);
 	memset(slot->tts_isnull, true, natts * sizeof(bool));
+	SET_COLUMN(EVCOL_GLOBAL_POSITION, Int64GetDatum(0));
 	SET_COLUMN(EVCOL_STREAM_ID, UUIDPGetDatum((pg_uuid_t *) stream_id));
 	SET_COLUMN(EVCOL_STREAM_TYPE, PointerGetDatum(stream_type));
 	SET_COLUMN(EVCOL_VERSION, Int64GetDatum(version));

@@ -29,11 +29,11 @@ static void
 forget_relation(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == cached.relid ||
-		relid == cached.pkey_relid || relid == cached.unsequenced_relid)
+		relid == cached.pkey_relid || relid == cached.append_order_relid)
 	{
 		cached.relid = InvalidOid;
 		cached.pkey_relid = InvalidOid;
-		cached.unsequenced_relid = InvalidOid;
+		cached.append_order_relid = InvalidOid;
 	}
 }
 
@@ -42,7 +42,7 @@ cqrs_event_relation(void)
 {
 	Oid			events;
 	Oid			pkey;
-	Oid			unsequenced;
+	Oid			append_order;
 
 	if (OidIsValid(cached.relid))
 		return &cached;
@@ -55,11 +55,11 @@ cqrs_event_relation(void)
 
 	events = cqrs_relation_oid("events");
 	pkey = cqrs_relation_oid("events_pkey");
-	unsequenced = cqrs_relation_oid("events_unsequenced_idx");
+	append_order = cqrs_relation_oid("events_append_order_idx");
 	cqrs_column_numbers(events, "cqrs.events", column_names, EVCOL_COUNT,
 						cached.attnum);
 	cached.pkey_relid = pkey;
-	cached.unsequenced_relid = unsequenced;
+	cached.append_order_relid = append_order;
 	cached.relid = events;
 	return &cached;
 }

@@ -2,8 +2,8 @@
  *
  * event_relation.h
  *	  Where cqrs.events lives: its OID, its primary key's and its work
- *	  list's (the index of events without a position), and the numbers of
- *	  its columns, for the code that reads and writes it directly.
+ *	  list's (the index of events in append order), and the numbers of its
+ *	  columns, for the code that reads and writes it directly.
  *
  *-------------------------------------------------------------------------
  */
@@ -34,7 +34,7 @@ typedef struct CqrsEventRelation
 {
 	Oid			relid;			/* cqrs.events */
 	Oid			pkey_relid;		/* cqrs.events_pkey (stream_id, version) */
-	Oid			unsequenced_relid;	/* cqrs.events_unsequenced_idx */
+	Oid			append_order_relid; /* cqrs.events_append_order_idx */
 	AttrNumber	attnum[EVCOL_COUNT];
 } CqrsEventRelation;
 

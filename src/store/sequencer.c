@@ -3,33 +3,40 @@
  * sequencer.c
  *	  Hands out global positions: dense, gap-free, in commit order.
  *
- *	  Appends insert events with global_position NULL.  The sequencer
- *	  takes the row lock on cqrs.sequencer_state (so one sequencer runs at
- *	  a time: the worker, or any session calling cqrs.drain()), then, in a
- *	  statement whose snapshot was taken after that lock, numbers every
- *	  event it can see without a position.  An event it can see belongs to
- *	  a committed transaction, so an event committed later always gets a
- *	  later position: a reader that remembers the last position it read
- *	  never misses anything.  A transaction that stays open only delays its
- *	  own events, which get positions at the first batch after it commits.
- *	  Rolled-back events are never visible and never numbered.
+ *	  Appends insert events with global_position 0.  The sequencer takes
+ *	  the row lock on cqrs.sequencer_state (so one sequencer runs at a
+ *	  time: the worker, or any session calling cqrs.drain()), then, with a
+ *	  snapshot taken after that lock, numbers every event it can see
+ *	  without a position.  An event it can see belongs to a committed
+ *	  transaction, so an event committed later always gets a later
+ *	  position.  A transaction that stays open only delays its own events,
+ *	  which get positions at the first batch after it commits.  Rolled-back
+ *	  events are never visible and never numbered.
  *
- *	  The work list is the partial index of events without a position,
- *	  ordered by (append_xid, append_ordinal).  Its entries outlive the
- *	  numbering (the UPDATE leaves the old row version's entry behind until
- *	  VACUUM), so a scan from its left end would step over every event
- *	  numbered since the last vacuum.  The scan starts at a horizon
- *	  instead: the xmin of a snapshot taken after the lock and before the
- *	  numbering statement.  Every transaction below it had ended before
- *	  that statement started, so its events were visible to it and got
- *	  numbered (unless the batch was cut short by its limit: then the
- *	  horizon stays) or were rolled back.  No one waits for the horizon: a
- *	  long transaction only holds the scan's start back.
+ *	  Positions are written into the rows in place (sequencer_number.c),
+ *	  which is not transactional; readers therefore read only up to
+ *	  cqrs.sequencer_state.last_position, saved here in the batch's
+ *	  transaction: a reader never sees a position before every lower one
+ *	  is readable too, so a reader that remembers the last position it
+ *	  read never misses anything.
  *
- *	  The numbering itself bypasses the executor (sequencer_number.c)
- *	  unless a DBA changed the table; then an UPDATE statement does it.
- *	  Streams carried across a multiple of cqrs_conf.snapshot_every get
- *	  their snapshot in the same transaction (snapshot.c).
+ *	  The work list is the index of events in append order (append_xid,
+ *	  append_ordinal).  A scan from its left end would step over every
+ *	  event ever numbered; it starts at a horizon instead: the xmin of a
+ *	  snapshot taken after the lock and before the numbering.  Every
+ *	  transaction below it had ended before the numbering began, so its
+ *	  events were visible to it and got numbered (unless the batch was cut
+ *	  short by its limit: then the horizon stays) or were rolled back.  No
+ *	  one waits for the horizon: a long transaction only holds the scan's
+ *	  start back.  The scan ends at the next transaction id, so restored
+ *	  events, whose append_xid comes from another cluster, are not stepped
+ *	  over again and again.
+ *
+ *	  A table a DBA changed (row triggers on UPDATE, rules, row-level
+ *	  security, another index on the position) is numbered by an UPDATE
+ *	  statement instead, so that those apply.  Streams carried across a
+ *	  multiple of cqrs_conf.snapshot_every get their snapshot in the same
+ *	  transaction (snapshot.c).
  *
  *	  A probe without the lock comes first: a step with nothing to number
  *	  takes no row lock and so no transaction id and no WAL flush.
@@ -60,35 +67,63 @@ static SPIPlanPtr plan_save_state = NULL;
 
 #define CQRS_NOTIFY_CHANNEL "cqrs_events"
 
+/*
+ * The highest position handed out, read with a SQL aggregate: only for a
+ * table without a btree index on global_position.
+ */
+static int64
+highest_position_by_query(void)
+{
+	int			rc;
+	bool		isnull;
+
+	cqrs_spi_plan(&plan_last_position,
+				  "SELECT coalesce(max(global_position), 0) FROM cqrs.events",
+				  0, NULL);
+	rc = SPI_execute_plan(plan_last_position, NULL, NULL, false, 1);
+	cqrs_spi_check(rc, SPI_OK_SELECT, "reading the last position");
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * Number at most max_count events; *last_position is set to the position
+ * the numbering continued from.
+ */
 static uint64
-number_events(int64 last_position, int max_count, Datum horizon,
+number_events(int max_count, Datum horizon, int64 *last_position,
 			  CqrsDueStreams *due)
 {
 	Oid			argtypes[3] = {INT4OID, INT8OID, XID8OID};
 	Datum		values[3];
 	int			rc;
 	uint64		i;
-	int64		highest = last_position;
+	int64		highest;
 	uint64		numbered;
 
-	if (cqrs_number_events_directly(last_position, max_count, horizon,
-									&numbered, due))
+	if (cqrs_number_events(max_count, horizon, last_position, &numbered, due))
 		return numbered;
+	if (*last_position < 0)
+		*last_position = highest_position_by_query();
+	highest = *last_position;
 
 	cqrs_spi_plan(&plan_number,
 				  "WITH batch AS ("
 				  "  SELECT ctid AS row_id,"
 				  "         row_number() OVER (ORDER BY append_xid, append_ordinal) AS n"
-				  "    FROM cqrs.events WHERE global_position IS NULL"
+				  "    FROM cqrs.events WHERE global_position = 0"
 				  "     AND append_xid >= $3"
+				  "     AND append_xid <= GREATEST("
+				  "             pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot()),"
+				  "             pg_catalog.pg_current_xact_id_if_assigned())"
 				  "   ORDER BY append_xid, append_ordinal LIMIT $1)"
 				  " UPDATE cqrs.events e SET global_position = $2 + b.n"
 				  "   FROM batch b"
-				  "  WHERE e.ctid = b.row_id AND e.global_position IS NULL"
+				  "  WHERE e.ctid = b.row_id AND e.global_position = 0"
 				  " RETURNING e.global_position, e.stream_id, e.version",
 				  3, argtypes);
 	values[0] = Int32GetDatum(max_count);
-	values[1] = Int64GetDatum(last_position);
+	values[1] = Int64GetDatum(*last_position);
 	values[2] = horizon;
 
 	cqrs_guard_allow_sequencing(true);
@@ -117,18 +152,18 @@ number_events(int64 last_position, int max_count, Datum horizon,
 							 DatumGetUUIDP(SPI_getbinval(row, desc, 2, &isnull)),
 							 DatumGetInt64(SPI_getbinval(row, desc, 3, &isnull)));
 	}
-	if (highest != last_position + (int64) SPI_processed)
+	if (highest != *last_position + (int64) SPI_processed)
 		elog(ERROR, "sequencer numbered " UINT64_FORMAT " events but reached position " INT64_FORMAT " from " INT64_FORMAT,
-			 SPI_processed, highest, last_position);
+			 SPI_processed, highest, *last_position);
 
 	return SPI_processed;
 }
 
 /*
  * Is there anything to do?  Events without a position past the horizon, or
- * a stored last position that differs from the log's (after a restore).
- * Runs without the lock: a sequencer that gets there first only leaves
- * the locked step less to do.
+ * a stored last position that differs from the log's (after a restore, or
+ * a failed batch).  Runs without the lock: a sequencer that gets there
+ * first only leaves the locked step less to do.
  */
 static bool
 work_visible(void)
@@ -138,10 +173,14 @@ work_visible(void)
 
 	cqrs_spi_plan(&plan_probe,
 				  "SELECT EXISTS (SELECT 1 FROM cqrs.events e"
-				  "                WHERE e.global_position IS NULL"
-				  "                  AND e.append_xid >= s.horizon)"
+				  "                WHERE e.global_position = 0"
+				  "                  AND e.append_xid >= s.horizon"
+				  "                  AND e.append_xid <= GREATEST("
+				  "                          pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot()),"
+				  "                          pg_catalog.pg_current_xact_id_if_assigned()))"
 				  "    OR s.last_position <> (SELECT coalesce(max(global_position), 0)"
-				  "                             FROM cqrs.events)"
+				  "                             FROM cqrs.events"
+				  "                            WHERE global_position > 0)"
 				  "  FROM cqrs.sequencer_state s",
 				  0, NULL);
 	/* Not read-only: a fresh snapshot that sees this transaction's appends. */
@@ -154,8 +193,9 @@ work_visible(void)
 }
 
 /*
- * Number at most max_count committed events; returns how many.  Runs in
- * the caller's transaction.
+ * Number at most max_count committed events; returns how many events became
+ * readable (those numbered, and those adopted from an interrupted batch).
+ * Runs in the caller's transaction.
  */
 int64
 cqrs_sequence_batch(int max_count)
@@ -167,6 +207,7 @@ cqrs_sequence_batch(int max_count)
 	Datum		horizon;
 	Datum		next_horizon;
 	uint64		numbered;
+	int64		readable;
 	CqrsDueStreams due = {0};
 	int			i;
 
@@ -207,21 +248,12 @@ cqrs_sequence_batch(int max_count)
 								 1, &isnull);
 
 	/*
-	 * The last position is read from the log itself, in a statement whose
-	 * snapshot is taken after the lock: it sees every batch committed
-	 * before ours.  So a restored dump (the state row is not dumped)
-	 * continues where its log ends.
+	 * The last position is read from the log itself, with a snapshot taken
+	 * after the lock: it sees every batch committed before ours.  So a
+	 * restored dump (the state row is not dumped) continues where its log
+	 * ends, and what a failed batch wrote is adopted.
 	 */
-	cqrs_spi_plan(&plan_last_position,
-				  "SELECT coalesce(max(global_position), 0) FROM cqrs.events",
-				  0, NULL);
-	rc = SPI_execute_plan(plan_last_position, NULL, NULL, false, 1);
-	cqrs_spi_check(rc, SPI_OK_SELECT, "reading the last position");
-	last_position = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-												SPI_tuptable->tupdesc, 1,
-												&isnull));
-
-	numbered = number_events(last_position, max_count, horizon, &due);
+	numbered = number_events(max_count, horizon, &last_position, &due);
 	for (i = 0; i < due.count; i++)
 		cqrs_snapshot_stream(&due.ids[i]);
 
@@ -229,7 +261,12 @@ cqrs_sequence_batch(int max_count)
 	if (numbered >= (uint64) max_count)
 		next_horizon = horizon;
 
-	if (numbered > 0 || stored_position != last_position)
+	/*
+	 * Readable now: what this step numbered, and what it adopted from an
+	 * interrupted batch or found in a restored log.
+	 */
+	readable = last_position + (int64) numbered - stored_position;
+	if (readable != 0)
 	{
 		Oid			argtypes[2] = {INT8OID, XID8OID};
 		Datum		values[2];
@@ -246,7 +283,7 @@ cqrs_sequence_batch(int max_count)
 		cqrs_spi_check(rc, SPI_OK_UPDATE, "saving the sequencer state");
 
 		/* The doorbell: only the highest readable position, never data. */
-		if (numbered > 0)
+		if (readable > 0)
 		{
 			snprintf(payload, sizeof(payload), INT64_FORMAT,
 					 last_position + (int64) numbered);
@@ -255,7 +292,7 @@ cqrs_sequence_batch(int max_count)
 	}
 
 	SPI_finish();
-	return (int64) numbered;
+	return Max(readable, 0);
 }
 
 Datum

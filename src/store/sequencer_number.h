@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * sequencer_number.h
- *	  The sequencer's numbering of events, without an UPDATE statement.
+ *	  The sequencer's numbering of events, in place (sequencer_number.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -21,8 +21,8 @@ typedef struct CqrsDueStreams
 
 extern void cqrs_note_due_stream(CqrsDueStreams *due, const pg_uuid_t *id,
 								 int64 version);
-extern bool cqrs_number_events_directly(int64 last_position, int max_count,
-										Datum horizon, uint64 *numbered,
-										CqrsDueStreams *due);
+extern bool cqrs_number_events(int max_count, Datum horizon,
+							   int64 *last_position, uint64 *numbered,
+							   CqrsDueStreams *due);
 
 #endif							/* CQRS_SEQUENCER_NUMBER_H */

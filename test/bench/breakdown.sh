@@ -143,11 +143,11 @@ echo "The sequencer's work-list scan (from its horizon) when there is nothing to
 echo
 echo '```'
 psql -c "SELECT 'events: ' || (SELECT count(*) FROM cqrs.events) || ' rows, ' ||
-                n_dead_tup || ' dead; events_unsequenced_idx: ' || pg_size_pretty(pg_relation_size('cqrs.events_unsequenced_idx')) ||
+                n_dead_tup || ' dead; events_append_order_idx: ' || pg_size_pretty(pg_relation_size('cqrs.events_append_order_idx')) ||
                 '; last autovacuum: ' || coalesce(last_autovacuum::text, 'never')
            FROM pg_stat_user_tables WHERE relid = 'cqrs.events'::regclass"
 psql -c "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF)
-         SELECT ctid FROM cqrs.events WHERE global_position IS NULL
+         SELECT ctid FROM cqrs.events WHERE global_position = 0
             AND append_xid >= (SELECT horizon FROM cqrs.sequencer_state)
           ORDER BY append_xid, append_ordinal LIMIT 10000"
 echo '```'

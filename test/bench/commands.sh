@@ -229,7 +229,7 @@ pause_projections() {
 skip_and_resume_projections() {
     local i
     for i in $(seq 1 600); do
-        [ "$(psql -c "SELECT NOT EXISTS (SELECT 1 FROM cqrs.events WHERE global_position IS NULL)")" = t ] && break
+        [ "$(psql -c "SELECT (SELECT unsequenced_events = 0 FROM cqrs.sequencer_status)")" = t ] && break
         sleep 0.1
     done
     psql -c "UPDATE cqrs.projections SET position = (SELECT last_position FROM cqrs.sequencer_state)

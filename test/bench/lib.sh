@@ -83,7 +83,7 @@ wait_worker() {
 # expiry timers are due 29 minutes later and do not count).
 settled() {
     [ "$(psql -c "SELECT NOT EXISTS (SELECT 1 FROM cqrs.commands WHERE status = 'pending' AND (due_at IS NULL OR due_at <= now()))
-                  AND NOT EXISTS (SELECT 1 FROM cqrs.events WHERE global_position IS NULL)
+                  AND (SELECT unsequenced_events = 0 FROM cqrs.sequencer_status)
                   AND NOT EXISTS (SELECT 1 FROM cqrs.projection_status WHERE state = 'running' AND lag_events > 0)")" = t ]
 }
 # wait_settled TIMEOUT_S: wait for the worker (not cqrs.drain(): the point

@@ -57,7 +57,7 @@ SQL
 
 settled() {
     [ "$(psql -c "SELECT NOT EXISTS (SELECT 1 FROM cqrs.commands WHERE status = 'pending' AND due_at IS NULL)
-                  AND NOT EXISTS (SELECT 1 FROM cqrs.events WHERE global_position IS NULL)
+                  AND (SELECT unsequenced_events = 0 FROM cqrs.sequencer_status)
                   AND NOT EXISTS (SELECT 1 FROM cqrs.projection_status
                                    WHERE name = 'registration_process_manager' AND lag_events > 0)")" = t ]
 }

@@ -128,7 +128,7 @@ samples=$work/samples.txt
 phase=idle
 sample_once() {
     psql -F ' ' -c "SELECT extract(epoch FROM clock_timestamp()), '$1',
-        s.last_position + (SELECT count(*) FROM cqrs.events WHERE global_position IS NULL),
+        s.last_position + (SELECT unsequenced_events FROM cqrs.sequencer_status),
         s.last_position,
         (SELECT min(position) FROM cqrs.projection_status WHERE state = 'running'),
         (SELECT name FROM cqrs.projection_status WHERE state = 'running' ORDER BY position, name LIMIT 1),

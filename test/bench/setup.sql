@@ -1,10 +1,11 @@
 -- Benchmark schema: the extension, and the "plain" reference table.
 --
 -- bench.plain_events has the shape of cqrs.events: the same columns,
--- defaults and CHECK, primary key (stream_id, version), unique event_id and
--- the two partial indexes (global_position unique where not null, and the
--- unsequenced (append_xid, append_ordinal) where null) -- LIKE ... INCLUDING
--- ALL copies all of them -- but no triggers and nothing that sequences it.
+-- defaults and CHECK, primary key (stream_id, version), unique event_id,
+-- the partial unique index of positions (where global_position > 0) and
+-- the append-order index (append_xid, append_ordinal) -- LIKE ...
+-- INCLUDING ALL copies all of them -- but no triggers and nothing that
+-- sequences it.
 CREATE EXTENSION cqrs_conf;
 CREATE SCHEMA bench;
 CREATE TABLE bench.plain_events (LIKE cqrs.events INCLUDING ALL);

@@ -77,7 +77,7 @@ sub append_event
 sub sequenced
 {
 	my ($label) = @_;
-	return "SELECT global_position IS NOT NULL FROM cqrs.events WHERE data->>'label' = '$label'";
+	return "SELECT global_position > 0 FROM cqrs.events WHERE data->>'label' = '$label'";
 }
 
 # Every committed event has exactly one position, and they are 1..N.
@@ -86,7 +86,7 @@ sub check_dense
 	my ($name) = @_;
 	my $res = $node->safe_psql(
 		'postgres', q{
-		SELECT count(*) FILTER (WHERE global_position IS NULL),
+		SELECT count(*) FILTER (WHERE global_position = 0),
 		       count(*), count(DISTINCT global_position),
 		       coalesce(min(global_position), 0), coalesce(max(global_position), 0),
 		       (SELECT last_position FROM cqrs.sequencer_state)
@@ -116,7 +116,7 @@ diag(sprintf('first event sequenced %.0f ms after its commit', 1000 * (time() - 
 $t0 = time();
 append_event("burst$_") for 1 .. 20;
 ok($node->poll_query_until('postgres',
-	"SELECT count(*) = 0 FROM cqrs.events WHERE global_position IS NULL"),
+	"SELECT count(*) = 0 FROM cqrs.events WHERE global_position = 0"),
 	'a burst of commits is sequenced');
 diag(sprintf('20 commits sequenced within %.0f ms', 1000 * (time() - $t0)));
 is($node->safe_psql('postgres',
@@ -225,7 +225,7 @@ ok($node->poll_query_until('postgres', 'SELECT true'), 'the server is back after
 eval { $inflight->quit; };
 ok(wait_for_worker($pid), 'the worker is back after the crash');
 ok($node->poll_query_until('postgres',
-	"SELECT count(*) = 0 FROM cqrs.events WHERE global_position IS NULL"),
+	"SELECT count(*) = 0 FROM cqrs.events WHERE global_position = 0"),
 	'everything committed before the crash is sequenced');
 $node->safe_psql('postgres', "COMMIT PREPARED 'across_crash'");
 ok($node->poll_query_until('postgres', sequenced('prepared-across-crash')),
@@ -236,7 +236,7 @@ ok($node->poll_query_until('postgres', sequenced('after-crash')),
 is($node->safe_psql('postgres', "SELECT count(*) FROM cqrs.events WHERE data->>'label' = 'in-flight'"),
 	'0', 'the transaction open at the crash left nothing');
 is($node->safe_psql('postgres',
-	"SELECT count(*) FROM cqrs.events WHERE data->>'label' LIKE 'before-crash%' AND global_position IS NOT NULL"),
+	"SELECT count(*) FROM cqrs.events WHERE data->>'label' LIKE 'before-crash%' AND global_position > 0"),
 	'5', 'the events committed before the crash are all there, sequenced');
 check_dense('after a crash');
 

@@ -143,7 +143,7 @@ my $settled = qq{
 	SELECT (SELECT count(*) FROM cqrs.events WHERE event_type = 'OrderPlaced')
 	     = (SELECT count(*) FROM cqrs.events WHERE event_type = 'OrderExpired')
 	   AND NOT EXISTS (SELECT 1 FROM cqrs.commands WHERE status = 'pending')
-	   AND NOT EXISTS (SELECT 1 FROM cqrs.events WHERE global_position IS NULL)
+	   AND NOT EXISTS (SELECT 1 FROM cqrs.events WHERE global_position = 0)
 	   AND NOT EXISTS (SELECT 1 FROM cqrs.projection_status
 	                    WHERE lag_events > 0 AND state <> 'stopped')};
 ok($node->poll_query_until('postgres', $settled),

@@ -99,13 +99,13 @@ $node->command_ok(
 # the process manager's answers come through the worker; wait for them
 ok($node->poll_query_until('postgres', q{
 	SELECT NOT EXISTS (SELECT 1 FROM cqrs.commands WHERE status = 'pending' AND due_at IS NULL)
-	   AND NOT EXISTS (SELECT 1 FROM cqrs.events WHERE global_position IS NULL)
+	   AND NOT EXISTS (SELECT 1 FROM cqrs.events WHERE global_position = 0)
 	   AND NOT EXISTS (SELECT 1 FROM cqrs.projection_status WHERE lag_events > 0)}),
 	'the worker has answered every order');
 $node->safe_psql('postgres',
 	q{SELECT cqrs.append(gen_random_uuid(), 'Control', -1, '[{"type": "ConsumerStop", "data": {}}]')});
 ok($node->poll_query_until('postgres',
-		'SELECT NOT EXISTS (SELECT 1 FROM cqrs.events WHERE global_position IS NULL)'),
+		'SELECT NOT EXISTS (SELECT 1 FROM cqrs.events WHERE global_position = 0)'),
 	'the stop event is sequenced');
 
 $h->finish;
