@@ -103,40 +103,63 @@ position_field(Page page, OffsetNumber offnum, const ItemPointerData *tid)
 	return field;
 }
 
+/* The blocks one generic WAL record may change (its redo's limit). */
+#define BLOCKS_PER_RECORD 4
+
 /*
- * Give count rows, all on one block of rel, their positions: one WAL
- * record for the lot.
+ * Write the positions of count rows on nblocks distinct blocks: one WAL
+ * record.  The buffers are locked in block order, as heap updates do.
  */
-void
-cqrs_write_positions(Relation rel, const CqrsPositionWrite *writes, int count)
+static void
+write_group(Relation rel, const CqrsPositionWrite *writes, int count,
+			BlockNumber *blocks, int nblocks)
 {
-	BlockNumber block = ItemPointerGetBlockNumber(&writes[0].tid);
+	Buffer		buffers[BLOCKS_PER_RECORD];
+	char	   *deltas[BLOCKS_PER_RECORD];
+	int			lengths[BLOCKS_PER_RECORD];
 	char	  **fields = palloc(sizeof(char *) * count);
-	char	   *delta = palloc(FRAGMENT_SIZE * count);
-	Buffer		buffer;
-	Page		page;
 	int			i;
+	int			b;
 
-	buffer = ReadBuffer(rel, block);
-	LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
-	page = BufferGetPage(buffer);
+	/* Insertion sort of at most four block numbers. */
+	for (i = 1; i < nblocks; i++)
+		for (b = i; b > 0 && blocks[b - 1] > blocks[b]; b--)
+		{
+			BlockNumber swap = blocks[b];
 
-	/* Check every row and build the WAL delta before changing anything. */
+			blocks[b] = blocks[b - 1];
+			blocks[b - 1] = swap;
+		}
+	for (b = 0; b < nblocks; b++)
+	{
+		buffers[b] = ReadBuffer(rel, blocks[b]);
+		LockBuffer(buffers[b], BUFFER_LOCK_EXCLUSIVE);
+		deltas[b] = palloc(FRAGMENT_SIZE * count);
+		lengths[b] = 0;
+	}
+
+	/* Check every row and build the WAL deltas before changing anything. */
 	for (i = 0; i < count; i++)
 	{
-		char	   *fragment = delta + FRAGMENT_SIZE * i;
+		BlockNumber block = ItemPointerGetBlockNumber(&writes[i].tid);
+		Page		page;
+		char	   *fragment;
 		OffsetNumber offset;
 		OffsetNumber length = sizeof(int64);
 
-		Assert(ItemPointerGetBlockNumber(&writes[i].tid) == block);
+		for (b = 0; blocks[b] != block; b++)
+			;
+		page = BufferGetPage(buffers[b]);
 		fields[i] = position_field(page,
 								   ItemPointerGetOffsetNumber(&writes[i].tid),
 								   &writes[i].tid);
 		offset = (OffsetNumber) (fields[i] - (char *) page);
+		fragment = deltas[b] + lengths[b];
 		memcpy(fragment, &offset, sizeof(OffsetNumber));
 		memcpy(fragment + sizeof(OffsetNumber), &length, sizeof(OffsetNumber));
 		memcpy(fragment + 2 * sizeof(OffsetNumber), &writes[i].position,
 			   sizeof(int64));
+		lengths[b] += FRAGMENT_SIZE;
 	}
 
 	START_CRIT_SECTION();
@@ -144,22 +167,66 @@ cqrs_write_positions(Relation rel, const CqrsPositionWrite *writes, int count)
 	/* One aligned eight-byte store per row. */
 	for (i = 0; i < count; i++)
 		*((volatile int64 *) fields[i]) = writes[i].position;
-	MarkBufferDirty(buffer);
+	for (b = 0; b < nblocks; b++)
+		MarkBufferDirty(buffers[b]);
 
 	if (RelationNeedsWAL(rel))
 	{
 		XLogRecPtr	recptr;
 
 		XLogBeginInsert();
-		XLogRegisterBuffer(0, buffer, REGBUF_STANDARD);
-		XLogRegisterBufData(0, delta, FRAGMENT_SIZE * count);
+		for (b = 0; b < nblocks; b++)
+		{
+			XLogRegisterBuffer(b, buffers[b], REGBUF_STANDARD);
+			XLogRegisterBufData(b, deltas[b], lengths[b]);
+		}
 		recptr = XLogInsert(RM_GENERIC_ID, 0);
-		PageSetLSN(page, recptr);
+		for (b = 0; b < nblocks; b++)
+			PageSetLSN(BufferGetPage(buffers[b]), recptr);
 	}
 
 	END_CRIT_SECTION();
 
-	UnlockReleaseBuffer(buffer);
-	pfree(delta);
+	for (b = 0; b < nblocks; b++)
+	{
+		UnlockReleaseBuffer(buffers[b]);
+		pfree(deltas[b]);
+	}
 	pfree(fields);
+}
+
+/*
+ * Give count rows their positions, in the order given: one WAL record per
+ * run of rows that lie on at most four blocks.  A crash keeps a prefix of
+ * the writes.
+ */
+void
+cqrs_write_positions(Relation rel, const CqrsPositionWrite *writes, int count)
+{
+	int			start = 0;
+
+	while (start < count)
+	{
+		BlockNumber blocks[BLOCKS_PER_RECORD];
+		int			nblocks = 0;
+		int			end = start;
+
+		while (end < count)
+		{
+			BlockNumber block = ItemPointerGetBlockNumber(&writes[end].tid);
+			int			b;
+
+			for (b = 0; b < nblocks && blocks[b] != block; b++)
+				;
+			if (b == nblocks)
+			{
+				if (nblocks == BLOCKS_PER_RECORD)
+					break;
+				blocks[nblocks++] = block;
+			}
+			end++;
+		}
+		write_group(rel, writes + start, end - start, blocks, nblocks);
+		start = end;
+	}
 }

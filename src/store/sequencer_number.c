@@ -11,11 +11,13 @@
  *	  the index of positions.  No new row version, no entry in the other
  *	  indexes, nothing for VACUUM to clean.
  *
- *	  Order of the writes, and what a failed batch leaves.  Positions are
- *	  given in increasing order, per run of rows on one heap block: first
- *	  their index entries, then the rows.  A write in place is not undone
- *	  when the sequencer's transaction aborts or the server crashes, so
- *	  after a failure the index of positions may hold entries beyond
+ *	  Order of the writes, and what a failed batch leaves.  A batch first
+ *	  inserts the index entries of all its positions, then writes the
+ *	  positions into the rows in increasing order (one WAL record per run
+ *	  of rows on at most four heap blocks, so a crash keeps a prefix of
+ *	  them).  A write in place is not undone when the sequencer's
+ *	  transaction aborts or the server crashes, so after a failure the
+ *	  index of positions may hold entries beyond
  *	  cqrs.sequencer_state.last_position (where readers stop), and the rows
  *	  of the last of them may still hold 0.  The next sequencer adopts them
  *	  before numbering anything new: it walks the index down from its
@@ -340,25 +342,6 @@ ordering_index(PositionIndexes *pi, AttrNumber position_attnum)
 	return NULL;
 }
 
-/* Write positions in place, per run of consecutive rows on one block. */
-static void
-write_runs(Relation rel, CqrsPositionWrite *writes, int count)
-{
-	int			start = 0;
-
-	while (start < count)
-	{
-		BlockNumber block = ItemPointerGetBlockNumber(&writes[start].tid);
-		int			end = start + 1;
-
-		while (end < count &&
-			   ItemPointerGetBlockNumber(&writes[end].tid) == block)
-			end++;
-		cqrs_write_positions(rel, writes + start, end - start);
-		start = end;
-	}
-}
-
 /*
  * The highest position handed out, after adopting what a failed batch
  * left: walking the index of positions down from its highest entry whose
@@ -424,14 +407,13 @@ adopt_positions(Relation rel, Relation index, AttrNumber position_attnum,
 		writes[i] = writes[count - 1 - i];
 		writes[count - 1 - i] = swap;
 	}
-	if (count > 0)
-		write_runs(rel, writes, count);
+	cqrs_write_positions(rel, writes, count);
 	return highest;
 }
 
 /*
- * Number the fresh rows from last + 1, per run of rows on one block: the
- * index entries, then the positions in place (one WAL record).
+ * Number the fresh rows from last + 1: their index entries, then the
+ * positions in place, in increasing order.
  */
 static void
 number_in_place(Relation rel, PositionIndexes *pi, WorkList *fresh,
@@ -446,28 +428,12 @@ number_in_place(Relation rel, PositionIndexes *pi, WorkList *fresh,
 	{
 		writes[i].tid = fresh->items[i].tid;
 		writes[i].position = last + 1 + i;
+		insert_position_entries(rel, pi, &writes[i].tid, writes[i].position,
+								probe, estate, position_attnum);
+		cqrs_note_due_stream(due, &fresh->items[i].stream_id,
+							 fresh->items[i].version);
 	}
-	i = 0;
-	while (i < fresh->count)
-	{
-		BlockNumber block = ItemPointerGetBlockNumber(&writes[i].tid);
-		int			end = i + 1;
-		int			j;
-
-		while (end < fresh->count &&
-			   ItemPointerGetBlockNumber(&writes[end].tid) == block)
-			end++;
-		for (j = i; j < end; j++)
-		{
-			insert_position_entries(rel, pi, &writes[j].tid,
-									writes[j].position, probe, estate,
-									position_attnum);
-			cqrs_note_due_stream(due, &fresh->items[j].stream_id,
-								 fresh->items[j].version);
-		}
-		cqrs_write_positions(rel, writes + i, end - i);
-		i = end;
-	}
+	cqrs_write_positions(rel, writes, fresh->count);
 	pfree(writes);
 }
 
