@@ -32,8 +32,9 @@
  *	  first column, NOT NULL; every index that involves it a valid btree
  *	  on that column alone whose predicate leaves out 0 (the installed
  *	  events_global_position_key, or a copy REINDEX CONCURRENTLY made); no
- *	  row triggers on UPDATE, rules, row-level security or exclusion
- *	  constraints.  Otherwise cqrs_number_events() only adopts, and the
+ *	  row triggers on UPDATE, rules or row-level security.  (The other
+ *	  indexes, exclusion constraints included, are not touched: their keys
+ *	  do not change and the row stays where it is.)  Otherwise cqrs_number_events() only adopts, and the
  *	  caller (sequencer.c) numbers with an UPDATE statement, which makes new
  *	  row versions, so that what the DBA added applies.
  *
@@ -159,6 +160,16 @@ set_position_only(TupleTableSlot *slot, AttrNumber position_attnum,
 	ExecStoreVirtualTuple(slot);
 }
 
+/* A valid btree on the position column alone? */
+static bool
+is_position_btree(Relation index, IndexInfo *ii, AttrNumber position_attnum)
+{
+	return index->rd_rel->relam == BTREE_AM_OID &&
+		index->rd_index->indisvalid &&
+		ii->ii_NumIndexAttrs == 1 &&
+		ii->ii_IndexAttrNumbers[0] == position_attnum;
+}
+
 /*
  * Is the index one in-place writing keeps right?  A valid, ready btree on
  * the position alone, whose predicate depends on the position only and
@@ -171,11 +182,8 @@ index_maintainable(Relation index, IndexInfo *ii, ExprState *predicate,
 {
 	Bitmapset  *used = NULL;
 
-	if (index->rd_rel->relam != BTREE_AM_OID ||
-		!index->rd_index->indisvalid || !ii->ii_ReadyForInserts ||
-		ii->ii_NumIndexAttrs != 1 ||
-		ii->ii_IndexAttrNumbers[0] != position_attnum ||
-		ii->ii_Expressions != NIL || ii->ii_ExclusionOps != NULL ||
+	if (!is_position_btree(index, ii, position_attnum) ||
+		!ii->ii_ReadyForInserts || ii->ii_ExclusionOps != NULL ||
 		predicate == NULL)
 		return false;
 	pull_varattnos((Node *) ii->ii_Predicate, 1, &used);
@@ -330,15 +338,8 @@ ordering_index(PositionIndexes *pi, AttrNumber position_attnum)
 	int			i;
 
 	for (i = 0; i < pi->count; i++)
-	{
-		IndexInfo  *ii = pi->infos[i];
-
-		if (pi->indexes[i]->rd_rel->relam == BTREE_AM_OID &&
-			pi->indexes[i]->rd_index->indisvalid &&
-			ii->ii_NumIndexAttrs == 1 &&
-			ii->ii_IndexAttrNumbers[0] == position_attnum)
+		if (is_position_btree(pi->indexes[i], pi->infos[i], position_attnum))
 			return pi->indexes[i];
-	}
 	return NULL;
 }
 
