@@ -15,8 +15,8 @@
  *
  *	  A note is made in the transaction that read the events and becomes
  *	  visible to other sessions when that transaction commits (it is kept
- *	  in shared memory; an abort discards the transaction's notes, the
- *	  abort of a subtransaction those made in it).  It holds only while the saved
+ *	  in shared memory; an abort, or the abort of any subtransaction,
+ *	  discards the transaction's notes).  It holds only while the saved
  *	  checkpoint is still C, the row is the one it was made for (name and
  *	  registration time) and the projection handles the same event types,
  *	  so nothing a note says can make an event be applied twice or
@@ -66,7 +66,6 @@ typedef struct IdleNote
 	 */
 	int64		previous_checkpoint;
 	int64		previous_through;
-	SubTransactionId subid;		/* pending: made in this subtransaction */
 	char		name[NAMEDATALEN];
 } IdleNote;
 
@@ -256,25 +255,16 @@ idle_xact_callback(XactEvent event, void *arg)
 }
 
 /*
- * A rolled-back subtransaction may have numbered the events its notes
- * cover: forget the notes made in it and in the subtransactions it
- * started, whose ids are at least its own.  (The other notes stay: a
- * handler or command that catches an error in a subtransaction of the
- * worker's step does not void them.)
+ * A rolled-back subtransaction may have numbered the events a note
+ * covers; forget all of this transaction's notes (they are only an
+ * optimisation).
  */
 static void
 idle_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 					  SubTransactionId parentSubid, void *arg)
 {
-	int			i,
-				kept = 0;
-
-	if (event != SUBXACT_EVENT_ABORT_SUB)
-		return;
-	for (i = 0; i < npending; i++)
-		if (pending[i].subid < mySubid)
-			pending[kept++] = pending[i];
-	npending = kept;
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		npending = 0;
 }
 
 bool
@@ -308,7 +298,6 @@ cqrs_idle_note(const CqrsIdleKey *key, int64 checkpoint, int64 through)
 	note->through = through;
 	note->previous_checkpoint = -1;
 	note->previous_through = -1;
-	note->subid = GetCurrentSubTransactionId();
 	strlcpy(note->name, key->name, NAMEDATALEN);
 	return true;
 }
