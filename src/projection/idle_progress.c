@@ -58,14 +58,6 @@ typedef struct IdleNote
 	uint32		types_hash;
 	int64		checkpoint;
 	int64		through;
-
-	/*
-	 * In shared memory, the note for the checkpoint saved before (-1:
-	 * none): a reader whose snapshot predates the commit that saved the
-	 * current one still sees the older checkpoint, and its note.
-	 */
-	int64		previous_checkpoint;
-	int64		previous_through;
 	char		name[NAMEDATALEN];
 } IdleNote;
 
@@ -127,12 +119,8 @@ same_row(const IdleNote *note, Oid database, const CqrsIdleKey *key)
 static int64
 through_if_valid(const IdleNote *note, const CqrsIdleKey *key, int64 checkpoint)
 {
-	if (note->types_hash != key->types_hash)
-		return checkpoint;
-	if (note->checkpoint == checkpoint)
+	if (note->types_hash == key->types_hash && note->checkpoint == checkpoint)
 		return Max(note->through, checkpoint);
-	if (note->previous_checkpoint == checkpoint)
-		return Max(note->previous_through, checkpoint);
 	return checkpoint;
 }
 
@@ -162,33 +150,6 @@ cqrs_idle_through(const CqrsIdleKey *key, int64 checkpoint)
 	return through;
 }
 
-/* Merge a committed note into its shared slot (see IdleNote). */
-static void
-merge_note(IdleNote *slot, const IdleNote *note)
-{
-	if (slot->types_hash != note->types_hash)
-	{
-		*slot = *note;
-		return;
-	}
-	if (note->checkpoint == slot->checkpoint)
-		slot->through = Max(slot->through, note->through);
-	else if (note->checkpoint == slot->previous_checkpoint)
-		slot->previous_through = Max(slot->previous_through, note->through);
-	else if (note->checkpoint > slot->checkpoint)
-	{
-		slot->previous_checkpoint = slot->checkpoint;
-		slot->previous_through = slot->through;
-		slot->checkpoint = note->checkpoint;
-		slot->through = note->through;
-	}
-	else if (note->checkpoint > slot->previous_checkpoint)
-	{
-		slot->previous_checkpoint = note->checkpoint;
-		slot->previous_through = note->through;
-	}
-}
-
 static void
 publish_pending(void)
 {
@@ -216,12 +177,12 @@ publish_pending(void)
 					 strcmp(candidate->name, note->name) == 0)
 				slot = candidate;
 		}
-		if (slot != NULL)
-		{
-			merge_note(slot, note);
-			continue;
-		}
-		slot = free_slot;
+		if (slot != NULL && slot->checkpoint == note->checkpoint &&
+			slot->types_hash == note->types_hash &&
+			slot->through > note->through)
+			continue;			/* another session read further */
+		if (slot == NULL)
+			slot = free_slot;
 		if (slot == NULL)
 		{
 			slot = &shared_notes->notes[shared_notes->next_victim];
@@ -296,8 +257,6 @@ cqrs_idle_note(const CqrsIdleKey *key, int64 checkpoint, int64 through)
 	note->types_hash = key->types_hash;
 	note->checkpoint = checkpoint;
 	note->through = through;
-	note->previous_checkpoint = -1;
-	note->previous_through = -1;
 	strlcpy(note->name, key->name, NAMEDATALEN);
 	return true;
 }
