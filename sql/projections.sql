@@ -101,43 +101,5 @@ SELECT cqrs.append('b0000000-0000-4000-8000-000000000003', 'Account', 0,
 SELECT cqrs.wait_for_projections();
 SELECT name, state, lag_events FROM cqrs.projection_status ORDER BY name;
 
--- a batch a projection has nothing to do for is noted, not saved: totals
--- (Added only) keeps its saved checkpoint and shows as caught up
-SELECT cqrs.resume_projection('audit');
-SELECT cqrs.drain() >= 0 AS drained;
-SELECT cqrs.append('b0000000-0000-4000-8000-000000000004', 'Account', -1,
-  '[{"type": "Opened", "data": {}}, {"type": "Renamed", "data": {}}]');
-SELECT cqrs.drain() AS processed;          -- 2 sequenced + 2 audit
-SELECT name, position, saved_position, lag_events FROM cqrs.projection_status ORDER BY name;
-SELECT cqrs.wait_for_projections('1 s');
--- the notes of a rolled-back drain are dropped with it
-SELECT cqrs.append('b0000000-0000-4000-8000-000000000004', 'Account', 1,
-  '[{"type": "Renamed", "data": {}}]');
-BEGIN;
-SELECT cqrs.drain() AS processed;
-SELECT name, position, saved_position FROM cqrs.projection_status WHERE name = 'totals';
-ROLLBACK;
-SELECT name, position, saved_position, lag_events FROM cqrs.projection_status WHERE name = 'totals';
-SELECT cqrs.drain() AS processed;
--- once the notes run cqrs_conf.idle_checkpoint_every events ahead, the
--- checkpoint is saved; 0 saves it after every batch
-SET cqrs_conf.idle_checkpoint_every = 3;
-SELECT cqrs.append('b0000000-0000-4000-8000-000000000004', 'Account', 2,
-  '[{"type": "Renamed", "data": {}}]');
-SELECT cqrs.drain() AS processed;
-SELECT name, position, saved_position FROM cqrs.projection_status WHERE name = 'totals';
-SET cqrs_conf.idle_checkpoint_every = 0;
-SELECT cqrs.append('b0000000-0000-4000-8000-000000000004', 'Account', 3,
-  '[{"type": "Renamed", "data": {}}]');
-SELECT cqrs.drain() AS processed;
-SELECT name, position, saved_position FROM cqrs.projection_status WHERE name = 'totals';
-RESET cqrs_conf.idle_checkpoint_every;
--- an event it handles after the notes: applied once, checkpoint saved
-SELECT cqrs.append('b0000000-0000-4000-8000-000000000004', 'Account', 4,
-  '[{"type": "Renamed", "data": {}}, {"type": "Added", "data": {"amount": 2}}]');
-SELECT cqrs.drain() AS processed;
-SELECT total, seen FROM totals WHERE stream_id = 'b0000000-0000-4000-8000-000000000004';
-SELECT name, position, saved_position, lag_events FROM cqrs.projection_status ORDER BY name;
-
 \c :orig_db
 DROP DATABASE cqrs_projections;

@@ -16,7 +16,6 @@
 #include "utils/guc.h"
 
 #include "cqrs_conf.h"
-#include "projection/idle_progress.h"
 #include "store/state_cache.h"
 
 PG_MODULE_MAGIC;
@@ -40,8 +39,6 @@ cqrs_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(MAXALIGN(sizeof(CqrsSharedState)));
-	RequestAddinShmemSpace(cqrs_idle_shmem_size());
-	RequestNamedLWLockTranche("cqrs_conf idle projections", 1);
 }
 
 static void
@@ -63,7 +60,6 @@ cqrs_shmem_startup(void)
 		cqrs_shared->worker_latch = NULL;
 		pg_atomic_init_u32(&cqrs_shared->worker_polling, 0);
 	}
-	cqrs_idle_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -95,14 +91,6 @@ _PG_init(void)
 							NULL,
 							&cqrs_sequencer_batch_size,
 							10000, 1, 1000000,
-							PGC_SUSET, 0,
-							NULL, NULL, NULL);
-
-	DefineCustomIntVariable("cqrs_conf.idle_checkpoint_every",
-							"Save the checkpoint of a projection with nothing to do at least every this many events.",
-							"In between, the runner notes in shared memory how far it has read for the projection.  0 saves it after every batch.",
-							&cqrs_idle_checkpoint_events,
-							10000, 0, INT_MAX,
 							PGC_SUSET, 0,
 							NULL, NULL, NULL);
 

@@ -152,25 +152,13 @@ CREATE FUNCTION cqrs.run_projections(max_events integer DEFAULT 1000)
 COMMENT ON FUNCTION cqrs.run_projections(integer) IS
     'Apply at most max_events pending events to each running projection once; returns the number applied (cqrs.drain does this and more)';
 
--- How far a running projection has got: its saved checkpoint, or further
--- when the runner has read on past it and found nothing the projection
--- handles (a note in shared memory, kept until the checkpoint is saved
--- again; see docs/projections.md).
-CREATE FUNCTION cqrs.projection_position(p cqrs.projections)
-    RETURNS bigint
-    AS 'MODULE_PATHNAME', 'cqrs_projection_position'
-    LANGUAGE C VOLATILE STRICT;
-
-COMMENT ON FUNCTION cqrs.projection_position(cqrs.projections) IS
-    'Position a projection has got to: its saved checkpoint, or the last position the runner read past it without finding an event it handles';
-
 CREATE VIEW cqrs.projection_status AS
 SELECT p.name,
-       r.position,
-       s.last_position - r.position AS lag_events,
+       p.position,
+       s.last_position - p.position AS lag_events,
        coalesce(extract(epoch FROM now() - (
            SELECT e.recorded_at FROM cqrs.events e
-            WHERE e.global_position = r.position + 1)), 0)::double precision
+            WHERE e.global_position = p.position + 1)), 0)::double precision
            AS lag_seconds,
        CASE WHEN p.rebuild_of IS NOT NULL AND p.state = 'running'
             THEN 'rebuilding' ELSE p.state END AS state,
@@ -187,15 +175,11 @@ SELECT p.name,
        p.schema_name,
        p.tables,
        p.bulk_loader,
-       p.bulk_position,
-       p.position AS saved_position
-  FROM cqrs.projections p CROSS JOIN cqrs.sequencer_state s
-       CROSS JOIN LATERAL (
-           SELECT least(cqrs.projection_position(p),
-                        greatest(p.position, s.last_position)) AS position) r;
+       p.bulk_position
+  FROM cqrs.projections p CROSS JOIN cqrs.sequencer_state s;
 
 COMMENT ON VIEW cqrs.projection_status IS
-    'Each projection: how far it has got (position; saved_position is its saved checkpoint), lag in events and seconds, state, and the error that stopped it';
+    'Each projection: checkpoint, lag in events and seconds, state, and the error that stopped it';
 
 CREATE FUNCTION cqrs.worker_pid()
     RETURNS integer
@@ -239,8 +223,7 @@ BEGIN
         IF target IS NOT NULL THEN
             IF NOT EXISTS (SELECT 1 FROM cqrs.projections p
                             WHERE p.state <> 'stopped' AND p.rebuild_of IS NULL
-                              AND p.position < target
-                              AND cqrs.projection_position(p) < target) THEN
+                              AND p.position < target) THEN
                 RETURN true;
             END IF;
             -- a failed projection will not catch up by waiting

@@ -13,15 +13,11 @@
  *	  marked failed with the error and the event's position, and the other
  *	  projections carry on.  Nothing is skipped silently.
  *
- *	  A projection's row is locked FOR UPDATE SKIP LOCKED, at the
- *	  checkpoint it was listed with, before its batch is applied, so the
- *	  background worker and sessions calling cqrs.drain() never apply a
- *	  batch twice.  A batch with nothing the projection handles is not
- *	  applied: it is noted (idle_progress.c), and the row is neither locked
- *	  nor written until the projection handles an event or the note runs
- *	  cqrs_conf.idle_checkpoint_every events ahead of the checkpoint.  A
- *	  step with nothing to do writes nothing, and projections that start
- *	  at the same position share one read of the events after it.
+ *	  Projection rows are locked FOR UPDATE SKIP LOCKED, so the background
+ *	  worker and sessions calling cqrs.drain() never apply a batch twice.
+ *	  Only projections behind the log are locked (a step with nothing to do
+ *	  writes nothing), and projections at the same checkpoint share one
+ *	  read of the events after it.
  *
  *-------------------------------------------------------------------------
  */
@@ -45,7 +41,6 @@
 #include "utils/typcache.h"
 
 #include "cqrs_conf.h"
-#include "projection/idle_progress.h"
 #include "projection/runner.h"
 #include "util/spi_plan.h"
 
@@ -61,12 +56,9 @@ typedef struct Projection
 	Oid			handler;
 	int			ntypes;
 	char	  **types;			/* NULL: every event type */
-	int64		position;		/* the saved checkpoint */
-	int64		start;			/* read on from here (idle_progress.c) */
+	int64		position;
 	char	   *search_path;	/* NULL: the caller's */
 	bool		is_rebuild;		/* a shadow projection of a rebuild */
-	bool		locked;			/* row locked at position */
-	CqrsIdleKey idle_key;
 } Projection;
 
 typedef struct BatchOutcome
@@ -81,7 +73,6 @@ typedef struct BatchOutcome
 
 static SPIPlanPtr plan_list = NULL;
 static SPIPlanPtr plan_one = NULL;
-static SPIPlanPtr plan_lock = NULL;
 static SPIPlanPtr plan_finish = NULL;
 static SPIPlanPtr plan_events = NULL;
 static SPIPlanPtr plan_save = NULL;
@@ -230,8 +221,8 @@ apply_batch(const Projection *p, Datum *events, char **types,
 }
 
 /*
- * The running projections: all of them behind the log, not locked (see
- * lock_projection), or only the one named, locked (waiting for its lock).
+ * The running projections, locked (all of them, skipping those another
+ * session is running; or only the one named, waiting for its lock).
  */
 static int
 load_projections(const char *only, Projection **out)
@@ -246,11 +237,13 @@ load_projections(const char *only, Projection **out)
 					  "SELECT name, handler::oid, event_types, position,"
 					  " CASE WHEN schema_name IS NOT NULL THEN"
 					  " pg_catalog.quote_ident(schema_name) || ', pg_temp' END,"
-					  " rebuild_of IS NOT NULL, registered_at"
+					  " rebuild_of IS NOT NULL"
 					  " FROM cqrs.projections WHERE state = 'running'"
 					  " AND (position < (SELECT last_position"
 					  "                    FROM cqrs.sequencer_state)"
-					  "      OR rebuild_of IS NOT NULL)",
+					  "      OR rebuild_of IS NOT NULL)"
+					  " ORDER BY rebuild_of IS NOT NULL, position, name"
+					  " FOR UPDATE SKIP LOCKED",
 					  0, NULL);
 		rc = SPI_execute_plan(plan_list, NULL, NULL, false, 0);
 	}
@@ -263,7 +256,7 @@ load_projections(const char *only, Projection **out)
 					  "SELECT name, handler::oid, event_types, position,"
 					  " CASE WHEN schema_name IS NOT NULL THEN"
 					  " pg_catalog.quote_ident(schema_name) || ', pg_temp' END,"
-					  " rebuild_of IS NOT NULL, registered_at"
+					  " rebuild_of IS NOT NULL"
 					  " FROM cqrs.projections WHERE state = 'running'"
 					  " AND name = $1 FOR UPDATE",
 					  1, argtypes);
@@ -279,10 +272,9 @@ load_projections(const char *only, Projection **out)
 		TupleDesc	d = SPI_tuptable->tupdesc;
 		bool		isnull;
 		Datum		types;
-		Projection *p = &list[i];
 
-		p->name = SPI_getvalue(t, d, 1);
-		p->handler = DatumGetObjectId(SPI_getbinval(t, d, 2, &isnull));
+		list[i].name = SPI_getvalue(t, d, 1);
+		list[i].handler = DatumGetObjectId(SPI_getbinval(t, d, 2, &isnull));
 		types = SPI_getbinval(t, d, 3, &isnull);
 		if (!isnull)
 		{
@@ -293,90 +285,18 @@ load_projections(const char *only, Projection **out)
 
 			deconstruct_array(DatumGetArrayTypeP(types), TEXTOID, -1, false,
 							  TYPALIGN_INT, &elems, &elemnulls, &n);
-			p->types = palloc0(sizeof(char *) * (n + 1));
+			list[i].types = palloc0(sizeof(char *) * (n + 1));
 			for (j = 0; j < n; j++)
-				p->types[j] = elemnulls[j] ? pstrdup("") :
+				list[i].types[j] = elemnulls[j] ? pstrdup("") :
 					TextDatumGetCString(elems[j]);
-			p->ntypes = n;
+			list[i].ntypes = n;
 		}
-		p->position = DatumGetInt64(SPI_getbinval(t, d, 4, &isnull));
-		p->search_path = SPI_getvalue(t, d, 5);
-		p->is_rebuild = DatumGetBool(SPI_getbinval(t, d, 6, &isnull));
-		p->locked = (only != NULL);
-		p->idle_key.name = p->name;
-		p->idle_key.registered_at =
-			DatumGetTimestampTz(SPI_getbinval(t, d, 7, &isnull));
-		p->idle_key.types_hash = cqrs_idle_types_hash(p->types, p->ntypes);
-
-		/* Only a projection that skips event types can be idle. */
-		p->start = p->position;
-		if (!p->locked && !p->is_rebuild && p->types != NULL)
-			p->start = cqrs_idle_through(&p->idle_key, p->position);
+		list[i].position = DatumGetInt64(SPI_getbinval(t, d, 4, &isnull));
+		list[i].search_path = SPI_getvalue(t, d, 5);
+		list[i].is_rebuild = DatumGetBool(SPI_getbinval(t, d, 6, &isnull));
 	}
 	*out = list;
 	return (int) SPI_processed;
-}
-
-/* Rebuilds last; then by where the reading starts, so reads are shared. */
-static int
-projection_order(const void *a, const void *b)
-{
-	const Projection *pa = (const Projection *) a;
-	const Projection *pb = (const Projection *) b;
-
-	if (pa->is_rebuild != pb->is_rebuild)
-		return pa->is_rebuild ? 1 : -1;
-	if (pa->start != pb->start)
-		return pa->start < pb->start ? -1 : 1;
-	return strcmp(pa->name, pb->name);
-}
-
-/*
- * Lock a listed projection's row, if it is still running at the
- * checkpoint it was listed with and no other session holds it (the other
- * session is applying its batch).
- */
-static bool
-lock_projection(Projection *p)
-{
-	Oid			argtypes[2] = {TEXTOID, INT8OID};
-	Datum		args[2];
-	int			rc;
-
-	if (p->locked)
-		return true;
-	cqrs_spi_plan(&plan_lock,
-				  "SELECT 1 FROM cqrs.projections WHERE name = $1"
-				  " AND position = $2 AND state = 'running'"
-				  " FOR UPDATE SKIP LOCKED",
-				  2, argtypes);
-	args[0] = CStringGetTextDatum(p->name);
-	args[1] = Int64GetDatum(p->position);
-	rc = SPI_execute_plan(plan_lock, args, NULL, false, 1);
-	cqrs_spi_check(rc, SPI_OK_SELECT, "locking a projection");
-	p->locked = (SPI_processed == 1);
-	return p->locked;
-}
-
-/*
- * A batch the projection has nothing to do for, noted instead of applied
- * while the note stays within cqrs_conf.idle_checkpoint_every events of
- * the saved checkpoint.
- */
-static bool
-note_if_idle(const Projection *p, char **types, const int64 *positions,
-			 int count)
-{
-	int			i;
-
-	if (p->locked || p->is_rebuild || p->types == NULL)
-		return false;
-	if (positions[count - 1] - p->position >= (int64) cqrs_idle_checkpoint_events)
-		return false;
-	for (i = 0; i < count; i++)
-		if (wants_event(p, types[i]))
-			return false;
-	return cqrs_idle_note(&p->idle_key, p->position, positions[count - 1]);
 }
 
 /*
@@ -575,36 +495,21 @@ run_projections(const char *only, int max_events, int64 up_to,
 	pending.positions = palloc(sizeof(Datum) * nprojections);
 	pending.handled = palloc(sizeof(Datum) * nprojections);
 
-	qsort(list, nprojections, sizeof(Projection), projection_order);
 	for (i = 0; i < nprojections; i++)
 	{
 		Projection *p = &list[i];
 		BatchOutcome outcome;
 		int64		checkpoint;
 
-		/* The previous projection's read serves one starting at the same place. */
-		if (i == 0 || p->start != list[i - 1].start)
-			count = read_events(p->start, max_events, up_to,
+		/* The previous projection's read serves one at the same checkpoint. */
+		if (i == 0 || p->position != list[i - 1].position)
+			count = read_events(p->position, max_events, up_to,
 								list, nprojections, batch_cxt,
 								event_desc, &events, &types, &positions);
-		if (count == max_events && !p->is_rebuild && behind)
-			*behind = true;
-
-		/*
-		 * A full batch of events the projection does not want still counts
-		 * as work (more may follow), so cqrs.drain() goes on until every
-		 * projection has read to the end.
-		 */
-		if (count > 0 && note_if_idle(p, types, positions, count))
-		{
-			if (count == max_events)
-				total++;
-			continue;
-		}
-		if ((count == 0 && !p->is_rebuild) || !lock_projection(p))
-			continue;
 		if (p->is_rebuild && count < max_events)
 			caught_up[ncaught_up++] = p->name;
+		if (count == max_events && !p->is_rebuild && behind)
+			*behind = true;
 		if (count == 0)
 			continue;
 
@@ -621,7 +526,11 @@ run_projections(const char *only, int max_events, int64 up_to,
 			pending.count++;
 		}
 
-		/* Count the events the handler applied (see above for the rest). */
+		/*
+		 * Count the events the handler applied.  A full batch of events the
+		 * projection does not want still counts as work (more may follow),
+		 * so cqrs.drain() goes on until every checkpoint is at the end.
+		 */
 		total += outcome.handled;
 		if (outcome.handled == 0 && !outcome.failed && count == max_events)
 			total++;
