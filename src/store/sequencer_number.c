@@ -273,7 +273,7 @@ worklist_add(WorkList *list, TupleTableSlot *slot, const CqrsEventRelation *er)
  */
 static void
 collect_work(Relation rel, const CqrsEventRelation *er, Snapshot snapshot,
-			 Datum horizon, int max_count, WorkList *fresh)
+			 Datum horizon, int max_count, WorkList *fresh, bool *own_rows)
 {
 	Relation	worklist = index_open(er->append_order_relid, AccessShareLock);
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
@@ -296,7 +296,15 @@ collect_work(Relation rel, const CqrsEventRelation *er, Snapshot snapshot,
 		position = slot_getattr(slot, er->attnum[EVCOL_GLOBAL_POSITION],
 								&isnull);
 		if (!isnull && DatumGetInt64(position) == 0)
+		{
+			Datum		xid = slot_getattr(slot, er->attnum[EVCOL_APPEND_XID],
+										   &isnull);
+
+			if (!isnull &&
+				TransactionIdIsCurrentTransactionId(XidFromFullTransactionId(DatumGetFullTransactionId(xid))))
+				*own_rows = true;
 			worklist_add(fresh, slot, er);
+		}
 	}
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
@@ -482,9 +490,26 @@ cqrs_number_events(int max_count, Datum horizon, int64 *last_position,
 							   er, due);
 	if (in_place)
 	{
-		collect_work(rel, er, snapshot, horizon, max_count, &fresh);
-		number_in_place(rel, &pi, &fresh, last, probe, estate,
-						position_attnum, due);
+		bool		own_rows = false;
+
+		collect_work(rel, er, snapshot, horizon, max_count, &fresh,
+					 &own_rows);
+
+		/*
+		 * Rows this transaction appended die if it aborts, while positions
+		 * written in place stay: numbered in place together with other
+		 * transactions' rows, they would leave holes in the positions the
+		 * others keep.  Such a batch takes the UPDATE statement, which an
+		 * abort undoes as a whole.
+		 */
+		if (own_rows)
+		{
+			in_place = false;
+			fresh.count = 0;
+		}
+		else
+			number_in_place(rel, &pi, &fresh, last, probe, estate,
+							position_attnum, due);
 	}
 	UnregisterSnapshot(snapshot);
 
