@@ -34,7 +34,8 @@
  *
  *	  A table a DBA changed (row triggers on UPDATE, rules, row-level
  *	  security, another index on the position) is numbered by an UPDATE
- *	  statement instead, so that those apply.  Streams carried across a
+ *	  statement instead, so that those apply; so is a batch holding the
+ *	  events this transaction appended itself (sequencer_number.c).  Streams carried across a
  *	  multiple of cqrs_conf.snapshot_every get their snapshot in the same
  *	  transaction (snapshot.c).
  *

@@ -34,9 +34,13 @@
  *	  events_global_position_key, or a copy REINDEX CONCURRENTLY made); no
  *	  row triggers on UPDATE, rules or row-level security.  (The other
  *	  indexes, exclusion constraints included, are not touched: their keys
- *	  do not change and the row stays where it is.)  Otherwise cqrs_number_events() only adopts, and the
- *	  caller (sequencer.c) numbers with an UPDATE statement, which makes new
- *	  row versions, so that what the DBA added applies.
+ *	  do not change and the row stays where it is.)  It also needs a batch
+ *	  of other transactions' rows only: rows of the numbering transaction
+ *	  itself die if it aborts, and positions written in place around them
+ *	  would stay, leaving holes.  Otherwise cqrs_number_events() only
+ *	  adopts, and the caller (sequencer.c) numbers with an UPDATE
+ *	  statement, which makes new row versions (so that what the DBA added
+ *	  applies) and which an abort undoes as a whole.
  *
  *	  The caller holds the sequencer lock: no one else numbers events.
  *
@@ -451,8 +455,9 @@ number_in_place(Relation rel, PositionIndexes *pi, WorkList *fresh,
  * events from the horizon on; streams that need a snapshot are added to
  * due.  *last_position is set to the highest position before this step's
  * numbering, or -1 when the table has no btree index on global_position to
- * read it from.  Returns false, having numbered nothing, when the table
- * must be numbered through the UPDATE statement.
+ * read it from.  Returns false, having numbered nothing, when the table,
+ * or a batch holding this transaction's own rows, must be numbered
+ * through the UPDATE statement.
  */
 bool
 cqrs_number_events(int max_count, Datum horizon, int64 *last_position,
