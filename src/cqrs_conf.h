@@ -23,6 +23,13 @@ extern int	cqrs_worker_batch_delay_ms;
 extern int	cqrs_snapshot_every;
 extern int	cqrs_sequencer_batch_size;
 
+/*
+ * Cached plans older than this are planned again at their next use, so that
+ * they follow tables that grow fast between two analyses by autovacuum
+ * (src/util/spi_plan.c; the worker resets all of its plans, worker.c).
+ */
+#define CQRS_REPLAN_INTERVAL_MS 1000
+
 /* Shared memory: how committing backends find the background worker. */
 typedef struct CqrsSharedState
 {

@@ -194,7 +194,8 @@ CREATE FUNCTION cqrs.sequence_events(max_count integer DEFAULT 10000)
     RETURNS bigint
     AS 'MODULE_PATHNAME', 'cqrs_sequence_events'
     LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE SECURITY DEFINER
-    SET search_path = pg_catalog, pg_temp;
+    SET search_path = pg_catalog, pg_temp
+    SET jit = off;
 
 COMMENT ON FUNCTION cqrs.sequence_events(integer) IS
     'Give global positions to at most max_count committed events; returns how many became readable (cqrs.drain does this and more)';
@@ -203,7 +204,8 @@ CREATE FUNCTION cqrs.drain(as_of timestamptz DEFAULT now())
     RETURNS bigint
     AS 'MODULE_PATHNAME', 'cqrs_drain'
     LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
-    SET search_path = pg_catalog, pg_temp;
+    SET search_path = pg_catalog, pg_temp
+    SET jit = off;
 
 COMMENT ON FUNCTION cqrs.drain(timestamptz) IS
     'Do synchronously everything the background worker does, until nothing is left; returns the number of items processed';

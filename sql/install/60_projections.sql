@@ -138,7 +138,8 @@ CREATE FUNCTION cqrs.run_projection(name text, max_events integer DEFAULT 1000,
     RETURNS bigint
     AS 'MODULE_PATHNAME', 'cqrs_run_projection_sql'
     LANGUAGE C VOLATILE SECURITY DEFINER
-    SET search_path = pg_catalog, pg_temp;
+    SET search_path = pg_catalog, pg_temp
+    SET jit = off;
 
 COMMENT ON FUNCTION cqrs.run_projection(text, integer, bigint) IS
     'Apply at most max_events pending events (at positions <= up_to) to one running projection; returns the number applied';
@@ -147,7 +148,8 @@ CREATE FUNCTION cqrs.run_projections(max_events integer DEFAULT 1000)
     RETURNS bigint
     AS 'MODULE_PATHNAME', 'cqrs_run_projections_sql'
     LANGUAGE C VOLATILE STRICT SECURITY DEFINER
-    SET search_path = pg_catalog, pg_temp;
+    SET search_path = pg_catalog, pg_temp
+    SET jit = off;
 
 COMMENT ON FUNCTION cqrs.run_projections(integer) IS
     'Apply at most max_events pending events to each running projection once; returns the number applied (cqrs.drain does this and more)';

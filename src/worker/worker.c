@@ -16,6 +16,11 @@
  *	  logged, the transaction is rolled back, and the worker backs off for
  *	  one naptime instead of exiting.
  *
+ *	  Once a second at most it resets its cached plans (its own statements'
+ *	  and its handlers'), so that none outlives the growth of the tables it
+ *	  was made for: a key lookup planned on a one-page table stays a
+ *	  sequential scan until autovacuum next analyses the table otherwise.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -33,6 +38,7 @@
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
+#include "utils/plancache.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -179,6 +185,8 @@ cqrs_worker_main(Datum main_arg)
 {
 	MemoryContext worker_cxt;
 	TimestampTz last_work = 0;
+	int64		last_done = 0;
+	TimestampTz plans_reset_at = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -186,6 +194,14 @@ cqrs_worker_main(Datum main_arg)
 
 	BackgroundWorkerInitializeConnection(cqrs_worker_database, NULL, 0);
 	worker_attach_shmem();
+
+	/*
+	 * No JIT: the worker runs short statements, many times over.  Their
+	 * generic plans' estimates can pass jit_above_cost once the tables are
+	 * large (an index range whose bound is a parameter counts as a third of
+	 * the table), and compiling costs milliseconds at every execution.
+	 */
+	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 
 	worker_cxt = AllocSetContextCreate(TopMemoryContext, "cqrs_conf worker",
 									   ALLOCSET_DEFAULT_SIZES);
@@ -207,8 +223,27 @@ cqrs_worker_main(Datum main_arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 
-		if (extension_installed())
+		/*
+		 * Plans made while a table was small go stale as it grows: plan
+		 * every statement again, the handlers' included, once a second
+		 * (see spi_plan.c).
+		 */
+		if (TimestampDifferenceExceeds(plans_reset_at, GetCurrentTimestamp(),
+									   CQRS_REPLAN_INTERVAL_MS))
+		{
+			ResetPlanCache();
+			plans_reset_at = GetCurrentTimestamp();
+		}
+
+		/*
+		 * After a step that did work the extension was there a moment ago:
+		 * skip the catalog look-up (a transaction of its own) while busy.
+		 * Had it been dropped since, the step fails and the next iteration
+		 * looks again.
+		 */
+		if (last_done > 0 || extension_installed())
 			done = run_one_step(worker_cxt);
+		last_done = done;
 		MemoryContextReset(worker_cxt);
 
 		if (done > 0 && cqrs_worker_batch_delay_ms > 0)
