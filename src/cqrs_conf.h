@@ -24,9 +24,10 @@ extern int	cqrs_snapshot_every;
 extern int	cqrs_sequencer_batch_size;
 
 /*
- * Cached plans older than this are planned again at their next use, so that
- * they follow tables that grow fast between two analyses by autovacuum
- * (src/util/spi_plan.c; the worker resets all of its plans, worker.c).
+ * Cached plans are planned again, at most this often, so that they follow
+ * tables that grow fast between two analyses by autovacuum: in sessions
+ * the extension's statements once they are this old (src/util/spi_plan.c),
+ * in the worker all of its plans whenever the log has doubled (worker.c).
  */
 #define CQRS_REPLAN_INTERVAL_MS 1000
 
@@ -53,6 +54,8 @@ extern void cqrs_wake_worker(void);
 
 /* src/store/sequencer.c */
 extern int64 cqrs_sequence_batch(int max_count);
+/* The last position the last batch of this process continued to. */
+extern int64 cqrs_last_sequenced_position;
 
 /* src/worker/drain.c */
 
@@ -70,5 +73,6 @@ extern void cqrs_domain_register(void);
 
 /* src/worker/worker.c */
 extern void cqrs_register_worker(void);
+extern void cqrs_worker_replan_if_log_grew(void);
 
 #endif							/* CQRS_CONF_H */

@@ -40,7 +40,9 @@
  *	  transaction (snapshot.c).
  *
  *	  A probe without the lock comes first: a step with nothing to number
- *	  takes no row lock and so no transaction id and no WAL flush.
+ *	  takes no row lock and so no transaction id and no WAL flush.  The
+ *	  worker skips it right after a batch that numbered something: under a
+ *	  steady stream of commits it would find work every time.
  *
  *-------------------------------------------------------------------------
  */
@@ -50,6 +52,7 @@
 #include "commands/async.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 
 #include "cqrs_conf.h"
 #include "store/guard.h"
@@ -67,6 +70,12 @@ static SPIPlanPtr plan_number = NULL;
 static SPIPlanPtr plan_save_state = NULL;
 
 #define CQRS_NOTIFY_CHANNEL "cqrs_events"
+
+/* The highest position this process saw handed out (cqrs_conf.h). */
+int64		cqrs_last_sequenced_position = 0;
+
+/* Did this process's last batch number events?  (cqrs_sequence_batch) */
+static bool last_batch_numbered = false;
 
 /*
  * The highest position handed out, read with a SQL aggregate: only for a
@@ -215,7 +224,14 @@ cqrs_sequence_batch(int max_count)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
-	if (!work_visible())
+	/*
+	 * In the worker, right after a batch that numbered events, more are
+	 * likely waiting: go straight to the lock, the probe would only cost a
+	 * statement.  (Once, when the commits stop, this takes the lock for
+	 * nothing.  Sessions always probe: their cqrs.drain() with nothing to
+	 * do writes nothing.)
+	 */
+	if (!(IsBackgroundWorker && last_batch_numbered) && !work_visible())
 	{
 		SPI_finish();
 		return 0;
@@ -293,6 +309,8 @@ cqrs_sequence_batch(int max_count)
 	}
 
 	SPI_finish();
+	last_batch_numbered = numbered > 0;
+	cqrs_last_sequenced_position = last_position + (int64) numbered;
 	return Max(readable, 0);
 }
 

@@ -22,14 +22,16 @@
  *	  key lookup then reads the whole table.  So at most every
  *	  CQRS_REPLAN_INTERVAL_MS, our plans' generic plans are marked stale
  *	  and the next use of each one plans it again for the table's current
- *	  size.  (The background worker goes further and resets every cached
- *	  plan of its process, its handlers' included: worker.c.)
+ *	  size.  (The background worker instead resets every cached plan of its
+ *	  process, its handlers' included, whenever the log has doubled:
+ *	  worker.c.)
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "nodes/pg_list.h"
 #include "utils/memutils.h"
 #include "utils/plancache.h"
@@ -76,7 +78,9 @@ cqrs_spi_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
 {
 	TimestampTz now = GetCurrentTimestamp();
 
-	if (TimestampDifferenceExceeds(plans_marked_stale_at, now,
+	/* The background worker resets all its plans itself (worker.c). */
+	if (!IsBackgroundWorker &&
+		TimestampDifferenceExceeds(plans_marked_stale_at, now,
 								   CQRS_REPLAN_INTERVAL_MS))
 	{
 		mark_plans_stale();

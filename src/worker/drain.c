@@ -82,6 +82,8 @@ cqrs_drain_step(TimestampTz as_of, CqrsCommitPoint commit_point)
 		bool		projections_behind;
 
 		published = cqrs_sequence_batch(cqrs_sequencer_batch_size);
+		if (IsBackgroundWorker)
+			cqrs_worker_replan_if_log_grew();
 		published += cqrs_run_projections(CQRS_PROJECTION_BATCH,
 										  &projections_behind);
 		reach_commit_point(commit_point, published);

@@ -16,10 +16,11 @@
  *	  logged, the transaction is rolled back, and the worker backs off for
  *	  one naptime instead of exiting.
  *
- *	  Once a second at most it resets its cached plans (its own statements'
- *	  and its handlers'), so that none outlives the growth of the tables it
- *	  was made for: a key lookup planned on a one-page table stays a
- *	  sequential scan until autovacuum next analyses the table otherwise.
+ *	  Whenever the log has doubled (at most once a second) it resets its
+ *	  cached plans, its own statements' and its handlers', so that none
+ *	  outlives the growth of the tables it was made for: a key lookup
+ *	  planned on a one-page table stays a sequential scan until autovacuum
+ *	  next analyses the table otherwise.
  *
  *-------------------------------------------------------------------------
  */
@@ -83,6 +84,34 @@ worker_attach_shmem(void)
 		proc_exit(0);
 	}
 	before_shmem_exit(worker_detach_shmem, (Datum) 0);
+}
+
+/* Events the log must grow by, beyond doubling, before plans are reset. */
+#define CQRS_REPLAN_MIN_EVENTS 1000
+
+/*
+ * Plans made while a table was small go stale as it grows: plan every
+ * statement again, the handlers' included, whenever the log (and the tables
+ * that grow with it: commands, snapshots, read models) has doubled since
+ * the last time, at most once a second.  Doubling keeps this rare on a large
+ * log; no plan is used on a table more than twice the size it was made for.
+ * Called by a step right after the sequencer, before the handlers run.
+ */
+void
+cqrs_worker_replan_if_log_grew(void)
+{
+	static TimestampTz reset_at = 0;
+	static int64 position_at_reset = 0;
+
+	if (cqrs_last_sequenced_position >=
+		2 * position_at_reset + CQRS_REPLAN_MIN_EVENTS &&
+		TimestampDifferenceExceeds(reset_at, GetCurrentTimestamp(),
+								   CQRS_REPLAN_INTERVAL_MS))
+	{
+		ResetPlanCache();
+		reset_at = GetCurrentTimestamp();
+		position_at_reset = cqrs_last_sequenced_position;
+	}
 }
 
 /* Items a step handles beyond which the worker is catching up a backlog. */
@@ -186,7 +215,6 @@ cqrs_worker_main(Datum main_arg)
 	MemoryContext worker_cxt;
 	TimestampTz last_work = 0;
 	int64		last_done = 0;
-	TimestampTz plans_reset_at = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -221,18 +249,6 @@ cqrs_worker_main(Datum main_arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
-		}
-
-		/*
-		 * Plans made while a table was small go stale as it grows: plan
-		 * every statement again, the handlers' included, once a second
-		 * (see spi_plan.c).
-		 */
-		if (TimestampDifferenceExceeds(plans_reset_at, GetCurrentTimestamp(),
-									   CQRS_REPLAN_INTERVAL_MS))
-		{
-			ResetPlanCache();
-			plans_reset_at = GetCurrentTimestamp();
 		}
 
 		/*

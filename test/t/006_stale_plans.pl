@@ -5,7 +5,8 @@
 #  - in a session, the extension's own statements (cqrs.drain() recording
 #    the outcome of each pending command: UPDATE cqrs.commands by key);
 #  - in the background worker, every cached plan, a projection handler's
-#    PL/pgSQL statements included; and the worker runs without JIT.
+#    PL/pgSQL statements included, once the log has doubled (here from 10
+#    to 2,010 events); and the worker runs without JIT.
 # autovacuum is off, so no analysis replans anything behind our back: each
 # check counts sequential scans that the stale plan would have made.
 use strict;
