@@ -9,6 +9,10 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use CqrsConfTest;
 use Time::HiRes qw(time usleep);
 
 my $node = PostgreSQL::Test::Cluster->new('worker');
@@ -41,20 +45,6 @@ sub wait_for_worker
 	  . (defined $not_pid ? " AND pid <> $not_pid" : "")
 	  . " AND datname = 'postgres'";
 	return $node->poll_query_until('postgres', $cond);
-}
-
-# Like poll_query_until, with a shorter limit (seconds): for things that
-# must happen quickly, so that a failure does not wait for 3 minutes.
-sub poll_for
-{
-	my ($sql, $limit) = @_;
-	my $deadline = time() + $limit;
-	while (time() < $deadline)
-	{
-		return 1 if $node->safe_psql('postgres', $sql) eq 't';
-		usleep(100_000);
-	}
-	return 0;
 }
 
 my $n_appended = 0;
@@ -109,7 +99,7 @@ $node->safe_psql('postgres', 'CREATE EXTENSION cqrs_conf');
 # --- committed events get positions with nobody calling drain()
 my $t0 = time();
 append_event('first');
-ok(poll_for(sequenced('first'), 10),
+ok(poll_for($node, 'postgres', sequenced('first'), 10),
 	'an appended and committed event gets a global position without drain()');
 diag(sprintf('first event sequenced %.0f ms after its commit', 1000 * (time() - $t0)));
 
@@ -130,7 +120,7 @@ my $open = $node->background_psql('postgres');
 $open->query_safe(q{BEGIN; SELECT cqrs.append('00000000-0000-4000-8000-0000000000aa', 'WorkerTest', NULL,
 	'[{"type": "Tick", "data": {"label": "long"}}]')});
 append_event('while-long-open');
-ok(poll_for(sequenced('while-long-open'), 10),
+ok(poll_for($node, 'postgres', sequenced('while-long-open'), 10),
 	'an event committed while another transaction is open is sequenced');
 is($node->safe_psql('postgres', "SELECT count(*) FROM cqrs.events WHERE data->>'label' = 'long'"),
 	'0', 'the open transaction\'s event is not visible yet');
@@ -157,7 +147,7 @@ ok($node->log_contains(qr/background worker "cqrs_conf worker" \(PID $pid\) exit
 ok($node->poll_query_until('postgres', sequenced('while-down')),
 	'the restarted worker sequences what was committed while it was down');
 append_event('after-restart');
-ok(poll_for(sequenced('after-restart'), 10),
+ok(poll_for($node, 'postgres', sequenced('after-restart'), 10),
 	'and it still sequences new commits');
 $pid = $new_pid;
 check_dense('after a restart');
@@ -199,7 +189,7 @@ ok($node->poll_query_until('postgres',
 	'the worker sleeps again');
 $t0 = time();
 commit_prepared_event('prepared-200ms');
-ok(poll_for(sequenced('prepared-200ms'), 10),
+ok(poll_for($node, 'postgres', sequenced('prepared-200ms'), 10),
 	'with the new naptime the worker finds it by polling');
 my $elapsed = time() - $t0;
 diag(sprintf('found by polling after %.0f ms', 1000 * $elapsed));

@@ -15,7 +15,10 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use Time::HiRes qw(time usleep);
+
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use CqrsConfTest;
 
 my $node = PostgreSQL::Test::Cluster->new('stale_plans');
 $node->init;
@@ -79,19 +82,6 @@ SELECT cqrs.register_projection('probe', 'probe_handler(cqrs.event)', ARRAY['Pro
 $node->append_conf('postgresql.conf', "cqrs_conf.database = 'w'");
 $node->restart;
 
-# Wait (at most $limit seconds) until $sql returns true.
-sub poll_for
-{
-	my ($sql, $limit) = @_;
-	my $deadline = time() + $limit;
-	while (time() < $deadline)
-	{
-		return 1 if $node->safe_psql('w', $sql) eq 't';
-		usleep(100_000);
-	}
-	return 0;
-}
-
 my $caught_up =
   "SELECT position = cqrs.last_position() AND cqrs.last_position() > 0"
   . " FROM cqrs.projections WHERE name = 'probe'";
@@ -108,7 +98,7 @@ sub append_probes
 # Ten events while rm has one page: the handler's UPDATE gets a generic
 # plan, a sequential scan.
 append_probes(0, 0) for 1 .. 10;
-ok(poll_for($caught_up, 60), 'the worker ran the handler over the first events');
+ok(poll_for($node, 'w', $caught_up, 60), 'the worker ran the handler over the first events');
 
 $node->safe_psql('w',
 	'INSERT INTO rm SELECT g FROM generate_series(1, 20000) g');
@@ -119,8 +109,8 @@ my $scans_of_rm =
 my ($seq0, $idx0) = split / /, $node->safe_psql('w', $scans_of_rm);
 
 append_probes(1, 2000);
-ok(poll_for($caught_up, 120), 'the worker ran the handler over 2,000 more events');
-ok( poll_for(
+ok(poll_for($node, 'w', $caught_up, 120), 'the worker ran the handler over 2,000 more events');
+ok( poll_for($node, 'w',
 		"SELECT seq_scan + idx_scan >= $seq0 + $idx0 + 2000 FROM pg_stat_user_tables WHERE relname = 'rm'",
 		30),
 	"the worker's statistics arrived");
