@@ -54,7 +54,7 @@ extern void cqrs_wake_worker(void);
 
 /* src/store/sequencer.c */
 extern int64 cqrs_sequence_batch(int max_count);
-/* The last position the last batch of this process continued to. */
+/* The last position as of this process's last numbering batch. */
 extern int64 cqrs_last_sequenced_position;
 
 /* src/worker/drain.c */

@@ -71,7 +71,7 @@ static SPIPlanPtr plan_save_state = NULL;
 
 #define CQRS_NOTIFY_CHANNEL "cqrs_events"
 
-/* The highest position this process saw handed out (cqrs_conf.h). */
+/* The last position as of this process's last numbering batch. */
 int64		cqrs_last_sequenced_position = 0;
 
 /* Did this process's last batch number events?  (cqrs_sequence_batch) */
