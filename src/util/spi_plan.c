@@ -76,15 +76,17 @@ mark_plans_stale(void)
 SPIPlanPtr
 cqrs_spi_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
 {
-	TimestampTz now = GetCurrentTimestamp();
-
 	/* The background worker resets all its plans itself (worker.c). */
-	if (!IsBackgroundWorker &&
-		TimestampDifferenceExceeds(plans_marked_stale_at, now,
-								   CQRS_REPLAN_INTERVAL_MS))
+	if (!IsBackgroundWorker)
 	{
-		mark_plans_stale();
-		plans_marked_stale_at = now;
+		TimestampTz now = GetCurrentTimestamp();
+
+		if (TimestampDifferenceExceeds(plans_marked_stale_at, now,
+									   CQRS_REPLAN_INTERVAL_MS))
+		{
+			mark_plans_stale();
+			plans_marked_stale_at = now;
+		}
 	}
 
 	if (*slot == NULL)
