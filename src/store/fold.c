@@ -2,20 +2,30 @@
  *
  * fold.c
  *	  Rebuilds an aggregate's state: the latest usable snapshot, then the
- *	  events after it, read in batches (the first with a plain execution,
- *	  the rest through a cursor) and applied by the aggregate's C functions.  Loading costs O(events since the snapshot),
- *	  not O(stream length).  A state this backend folded before is kept
+ *	  events after it, read with one scan of the stream's index and applied
+ *	  by the aggregate's C functions.  Loading costs O(events since the
+ *	  snapshot), not O(stream length).  A state this backend folded before is kept
  *	  (state_cache.c) and only the events after it are applied.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/relscan.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 #include "utils/snapmgr.h"
 
 #include "store/aggregate.h"
@@ -25,11 +35,8 @@
 #include "util/spi_plan.h"
 #include "util/uuid_util.h"
 
-#define FOLD_FETCH_SIZE 256
-
 static SPIPlanPtr plan_snapshot = NULL;
 static SPIPlanPtr plan_snapshot_as_of = NULL;
-static SPIPlanPtr plan_tail = NULL;
 
 /* Start from the latest snapshot usable at as_of, if any. */
 static void
@@ -101,79 +108,85 @@ start_from_snapshot(const pg_uuid_t *stream_id, const char *expected_type,
 	MemoryContextSwitchTo(old);
 }
 
-/* What apply_rows found. */
+/* What apply_event found. */
 typedef enum TailStep
 {
-	TAIL_MORE,					/* every row applied: there may be more */
+	TAIL_MORE,					/* the event was applied: there may be more */
 	TAIL_DONE,					/* stopped at an event after as_of */
 	TAIL_UNUSABLE				/* the cached state's last event is not visible */
 } TailStep;
 
 /*
- * Apply the rows of SPI_tuptable to result.  *check: the first row is the
- * cached state's last event, read only to prove it is still visible.
+ * Apply the event in slot (a row of cqrs.events) to result.  *check: this
+ * is the cached state's last event, read only to prove it is still visible.
  */
 static TailStep
-apply_rows(const pg_uuid_t *stream_id, int64 from_version, bool *check,
-		   const char *expected_type, bool has_as_of, TimestampTz as_of,
-		   MemoryContext state_cxt, MemoryContext event_cxt,
-		   CqrsFoldResult *result)
+apply_event(TupleTableSlot *slot, const CqrsEventRelation *rel,
+			const pg_uuid_t *stream_id, int64 from_version, bool *check,
+			const char *expected_type, bool has_as_of, TimestampTz as_of,
+			MemoryContext state_cxt, MemoryContext event_cxt,
+			CqrsFoldResult *result)
 {
-	uint64		i;
+	CqrsStoredEvent ev;
+	bool		isnull;
+	MemoryContext old;
 
-	for (i = 0; i < SPI_processed; i++)
+	ev.version = DatumGetInt64(slot_getattr(slot, rel->attnum[EVCOL_VERSION],
+											&isnull));
+	if (*check)
 	{
-		HeapTuple	tuple = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		CqrsStoredEvent ev;
-		bool		isnull;
-		MemoryContext old;
-
-		ev.version = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
-		if (*check)
-		{
-			*check = false;
-			if (ev.version != from_version)
-				return TAIL_UNUSABLE;
-			continue;
-		}
-
-		MemoryContextReset(event_cxt);
-		old = MemoryContextSwitchTo(event_cxt);
-		ev.recorded_at = DatumGetTimestampTz(SPI_getbinval(tuple, desc, 6, &isnull));
-		if (has_as_of && ev.recorded_at > as_of)
-		{
-			MemoryContextSwitchTo(old);
-			return TAIL_DONE;
-		}
-		if (ev.version != result->version + 1)
-			elog(ERROR, "stream %s jumps from version " INT64_FORMAT " to " INT64_FORMAT,
-				 cqrs_uuid_to_cstring(stream_id), result->version, ev.version);
-		ev.event_type = TextDatumGetCString(SPI_getbinval(tuple, desc, 3, &isnull));
-		ev.data = DatumGetJsonbP(SPI_getbinval(tuple, desc, 4, &isnull));
-		ev.metadata = DatumGetJsonbP(SPI_getbinval(tuple, desc, 5, &isnull));
-
-		MemoryContextSwitchTo(state_cxt);
-		if (result->state == NULL)
-		{
-			char	   *stream_type = SPI_getvalue(tuple, desc, 2);
-
-			result->stream_type = pstrdup(stream_type);
-			result->ops = cqrs_aggregate_for(expected_type ? expected_type : stream_type);
-			result->state = result->ops->create();
-		}
-		MemoryContextSwitchTo(event_cxt);
-		if (result->ops->upcast)
-			result->ops->upcast(&ev);
-		MemoryContextSwitchTo(state_cxt);
-		result->ops->apply(result->state, &ev);
-		MemoryContextSwitchTo(old);
-
-		result->version = ev.version;
-		if (ev.recorded_at > result->max_recorded_at)
-			result->max_recorded_at = ev.recorded_at;
-		result->events_applied++;
+		*check = false;
+		return ev.version == from_version ? TAIL_MORE : TAIL_UNUSABLE;
 	}
+
+	MemoryContextReset(event_cxt);
+	old = MemoryContextSwitchTo(event_cxt);
+	ev.recorded_at = DatumGetTimestampTz(slot_getattr(slot,
+													  rel->attnum[EVCOL_RECORDED_AT],
+													  &isnull));
+	if (has_as_of && ev.recorded_at > as_of)
+	{
+		MemoryContextSwitchTo(old);
+		return TAIL_DONE;
+	}
+	if (ev.version != result->version + 1)
+		elog(ERROR, "stream %s jumps from version " INT64_FORMAT " to " INT64_FORMAT,
+			 cqrs_uuid_to_cstring(stream_id), result->version, ev.version);
+
+	/*
+	 * data and metadata may point into the pinned buffer: the aggregate
+	 * copies what it keeps, and the slot holds the row until the next one.
+	 */
+	ev.event_type = TextDatumGetCString(slot_getattr(slot,
+													 rel->attnum[EVCOL_EVENT_TYPE],
+													 &isnull));
+	ev.data = DatumGetJsonbP(slot_getattr(slot, rel->attnum[EVCOL_DATA],
+										  &isnull));
+	ev.metadata = DatumGetJsonbP(slot_getattr(slot, rel->attnum[EVCOL_METADATA],
+											  &isnull));
+
+	MemoryContextSwitchTo(state_cxt);
+	if (result->state == NULL)
+	{
+		char	   *stream_type = TextDatumGetCString(slot_getattr(slot,
+																	rel->attnum[EVCOL_STREAM_TYPE],
+																	&isnull));
+
+		result->stream_type = stream_type;
+		result->ops = cqrs_aggregate_for(expected_type ? expected_type : stream_type);
+		result->state = result->ops->create();
+	}
+	MemoryContextSwitchTo(event_cxt);
+	if (result->ops->upcast)
+		result->ops->upcast(&ev);
+	MemoryContextSwitchTo(state_cxt);
+	result->ops->apply(result->state, &ev);
+	MemoryContextSwitchTo(old);
+
+	result->version = ev.version;
+	if (ev.recorded_at > result->max_recorded_at)
+		result->max_recorded_at = ev.recorded_at;
+	result->events_applied++;
 	return TAIL_MORE;
 }
 
@@ -183,66 +196,77 @@ apply_rows(const pg_uuid_t *stream_id, int64 from_version, bool *check,
  * at from_version: the event at that version is read only to prove it is
  * still visible; returns false when it is not.
  *
- * The first FOLD_FETCH_SIZE events are read with a plain execution: a
- * command on a cached state reads one or two, and a cursor's portal would
- * cost more than the reading.  Only a longer tail goes on through a
- * cursor, from the version after the last one applied.  (Without the
- * caller's snapshot, the cursor may see events committed after the first
- * read: the fold is then that of a later prefix of the stream, as if it
- * had started later.)
+ * One forward scan of events_pkey (stream_id, version >= from_version), as
+ * stream_head.c reads the head: a command on a cached state reads one or
+ * two events, and a statement's plan-cache check and executor start-up
+ * cost more than that (the worker's snapshots spent three quarters of
+ * their fold there).  Unless read_only, the scan runs under a fresh
+ * snapshot that sees this transaction's writes, as a statement would.
  */
 static bool
 fold_tail(const pg_uuid_t *stream_id, int64 from_version, bool cached,
 		  const char *expected_type, bool has_as_of, TimestampTz as_of,
 		  bool read_only, MemoryContext state_cxt, CqrsFoldResult *result)
 {
-	Oid			argtypes[2] = {UUIDOID, INT8OID};
-	Datum		values[2];
-	Portal		portal = NULL;
+	const CqrsEventRelation *rel = cqrs_event_relation();
+
+	/* Copied: opening a relation may process an invalidation of the cache. */
+	Oid			events_relid = rel->relid;
+	Oid			pkey_relid = rel->pkey_relid;
+	Relation	events;
+	Relation	pkey;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	ScanKeyData keys[2];
 	MemoryContext event_cxt;
 	bool		check = cached;
-	TailStep	step;
-	int			rc;
+	bool		any = false;
+	bool		pushed = false;
+	TailStep	step = TAIL_DONE;
 
-	cqrs_spi_plan(&plan_tail,
-				  "SELECT version, stream_type, event_type, data, metadata,"
-				  " recorded_at FROM cqrs.events"
-				  " WHERE stream_id = $1 AND version >= $2 ORDER BY version",
-				  2, argtypes);
-	values[0] = UUIDPGetDatum((pg_uuid_t *) stream_id);
-	values[1] = Int64GetDatum(from_version);
-	rc = SPI_execute_plan(plan_tail, values, NULL, read_only, FOLD_FETCH_SIZE);
-	cqrs_spi_check(rc, SPI_OK_SELECT, "reading a stream");
+	if (!read_only || !ActiveSnapshotSet())
+	{
+		CommandCounterIncrement();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		UpdateActiveSnapshotCommandId();
+		pushed = true;
+	}
+
+	events = table_open(events_relid, AccessShareLock);
+	pkey = index_open(pkey_relid, AccessShareLock);
+	rel = cqrs_event_relation();
+
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_UUID_EQ,
+				UUIDPGetDatum((pg_uuid_t *) stream_id));
+	ScanKeyInit(&keys[1], 2, BTGreaterEqualStrategyNumber, F_INT8GE,
+				Int64GetDatum(from_version));
 
 	event_cxt = AllocSetContextCreate(CurrentMemoryContext, "cqrs fold events",
 									  ALLOCSET_DEFAULT_SIZES);
-	for (;;)
+	slot = table_slot_create(events, NULL);
+	scan = index_beginscan(events, pkey, GetActiveSnapshot(), 2, 0);
+	index_rescan(scan, keys, 2, NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
 	{
-		bool		full = SPI_processed == FOLD_FETCH_SIZE;
-
-		if (SPI_processed == 0)
-		{
-			/* the end; at once: not even the cached state's last event */
-			step = check ? TAIL_UNUSABLE : TAIL_DONE;
-			SPI_freetuptable(SPI_tuptable);
+		any = true;
+		step = apply_event(slot, rel, stream_id, from_version, &check,
+						   expected_type, has_as_of, as_of, state_cxt,
+						   event_cxt, result);
+		if (step != TAIL_MORE)
 			break;
-		}
-		step = apply_rows(stream_id, from_version, &check, expected_type,
-						  has_as_of, as_of, state_cxt, event_cxt, result);
-		SPI_freetuptable(SPI_tuptable);
-		if (step != TAIL_MORE || !full)
-			break;
-
-		if (portal == NULL)
-		{
-			values[1] = Int64GetDatum(result->version + 1);
-			portal = SPI_cursor_open(NULL, plan_tail, values, NULL, read_only);
-		}
-		SPI_cursor_fetch(portal, true, FOLD_FETCH_SIZE);
+		CHECK_FOR_INTERRUPTS();
 	}
-	if (portal != NULL)
-		SPI_cursor_close(portal);
+	/* The end at once: not even the cached state's last event. */
+	if (!any && cached)
+		step = TAIL_UNUSABLE;
+
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(pkey, AccessShareLock);
+	table_close(events, AccessShareLock);
 	MemoryContextDelete(event_cxt);
+	if (pushed)
+		PopActiveSnapshot();
 	return step != TAIL_UNUSABLE;
 }
 

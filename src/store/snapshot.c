@@ -22,55 +22,87 @@
  */
 #include "postgres.h"
 
+#include "access/detoast.h"
+#include "access/genam.h"
+#include "access/relscan.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #include "cqrs_conf.h"
 #include "store/aggregate.h"
 #include "store/snapshot.h"
 #include "store/state_cache.h"
+#include "util/direct_write.h"
 #include "util/spi_plan.h"
 
 #define SNAPSHOT_BYTES_PER_EVENT 256
 
 static SPIPlanPtr plan_insert_snapshot = NULL;
-static SPIPlanPtr plan_latest_snapshot = NULL;
 
 /*
  * The latest stored snapshot of the stream, if later than *version: its
- * version and (at least) its size.
+ * version and (at least) its stored size.  One backward scan of
+ * snapshots_pkey (stream_id, version), under a fresh snapshot that sees
+ * this transaction's writes, instead of a statement.
  */
 static void
 latest_stored_snapshot(const pg_uuid_t *stream_id, int64 *version, Size *bytes)
 {
-	Oid			argtypes[1] = {UUIDOID};
-	Datum		values[1];
-	int			rc;
-	bool		isnull;
-	int64		stored;
+	Oid			relid = cqrs_relation_oid("snapshots");
+	Oid			pkey_relid = cqrs_relation_oid("snapshots_pkey");
+	AttrNumber	version_attnum = get_attnum(relid, "version");
+	AttrNumber	state_attnum = get_attnum(relid, "state");
+	Relation	snapshots;
+	Relation	pkey;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	ScanKeyData keys[2];
 
-	cqrs_spi_plan(&plan_latest_snapshot,
-				  "SELECT version, pg_catalog.pg_column_size(state)"
-				  " FROM cqrs.snapshots WHERE stream_id = $1"
-				  " ORDER BY version DESC LIMIT 1",
-				  1, argtypes);
-	values[0] = UUIDPGetDatum((pg_uuid_t *) stream_id);
-	rc = SPI_execute_plan(plan_latest_snapshot, values, NULL, false, 1);
-	cqrs_spi_check(rc, SPI_OK_SELECT, "reading the latest snapshot");
-	if (SPI_processed != 1)
-		return;
-	stored = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-										 SPI_tuptable->tupdesc, 1, &isnull));
-	if (stored > *version)
+	if (version_attnum == InvalidAttrNumber || state_attnum == InvalidAttrNumber)
+		elog(ERROR, "cqrs.snapshots lacks its version or state column");
+
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	UpdateActiveSnapshotCommandId();
+	snapshots = table_open(relid, AccessShareLock);
+	pkey = index_open(pkey_relid, AccessShareLock);
+
+	/*
+	 * Only versions above *version: a backward scan reads every matching
+	 * item of its leaf page before it returns the first, and a long
+	 * stream has a page of older snapshots.
+	 */
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_UUID_EQ,
+				UUIDPGetDatum((pg_uuid_t *) stream_id));
+	ScanKeyInit(&keys[1], 2, BTGreaterStrategyNumber, F_INT8GT,
+				Int64GetDatum(*version));
+	slot = table_slot_create(snapshots, NULL);
+	scan = index_beginscan(snapshots, pkey, GetActiveSnapshot(), 2, 0);
+	index_rescan(scan, keys, 2, NULL, 0);
+	if (index_getnext_slot(scan, BackwardScanDirection, slot))
 	{
-		Size		stored_bytes = (Size) DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
-																	  SPI_tuptable->tupdesc, 2, &isnull));
+		bool		isnull;
+		Datum		state = slot_getattr(slot, state_attnum, &isnull);
 
-		*version = stored;
-		*bytes = Max(*bytes, stored_bytes);
+		*version = DatumGetInt64(slot_getattr(slot, version_attnum, &isnull));
+		*bytes = Max(*bytes, toast_datum_size(state));
 	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(pkey, AccessShareLock);
+	table_close(snapshots, AccessShareLock);
+	PopActiveSnapshot();
 }
 
 /*
