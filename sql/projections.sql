@@ -101,5 +101,61 @@ SELECT cqrs.append('b0000000-0000-4000-8000-000000000003', 'Account', 0,
 SELECT cqrs.wait_for_projections();
 SELECT name, state, lag_events FROM cqrs.projection_status ORDER BY name;
 
+-- Claims: a running projection with nothing to handle in a batch is
+-- neither locked nor saved; the runner claims it had nothing to handle up
+-- to the batch's end, for the row version it read.
+CREATE TABLE typed_audit (global_position bigint PRIMARY KEY, event_type text);
+CREATE FUNCTION record_typed(e cqrs.event) RETURNS void LANGUAGE sql AS $$
+  INSERT INTO public.typed_audit VALUES (e.global_position, e.event_type)
+$$;
+SELECT cqrs.resume_projection('audit');
+SELECT cqrs.register_projection('typed', 'record_typed(cqrs.event)', ARRAY['Opened']);
+SELECT cqrs.drain() > 0 AS drained;
+SELECT count(*) AS opened_recorded FROM typed_audit;
+SELECT cqrs.append('b0000000-0000-4000-8000-000000000004', 'Account', -1,
+  '[{"type": "Renamed", "data": {}}, {"type": "Renamed", "data": {}}]');
+SELECT cqrs.drain() AS processed;          -- 2 sequenced + 2 audit
+-- 'typed' and 'totals' had nothing to handle: their rows keep their
+-- checkpoints, the claim carries them to the end
+SELECT c.name, c.position = s.last_position AS at_end,
+       c.saved_position < c.position AS by_claim
+  FROM cqrs.projection_checkpoints c, cqrs.sequencer_state s ORDER BY c.name;
+SELECT name, lag_events FROM cqrs.projection_status ORDER BY name;
+SELECT cqrs.wait_for_projections('1 s');
+
+-- Re-registered to handle Renamed too: the new types apply from the
+-- checkpoint in effect, as if the row had been saved; the Renamed events
+-- before it are not handled.
+SELECT cqrs.register_projection('typed', 'record_typed(cqrs.event)', ARRAY['Opened', 'Renamed']);
+SELECT c.saved_position = s.last_position AS saved_at_claim
+  FROM cqrs.projection_checkpoints c, cqrs.sequencer_state s WHERE c.name = 'typed';
+SELECT cqrs.append('b0000000-0000-4000-8000-000000000004', 'Account', 1,
+  '[{"type": "Renamed", "data": {}}]');
+SELECT cqrs.drain() AS processed;          -- 1 sequenced + 1 audit + 1 typed
+SELECT event_type, count(*) FROM typed_audit GROUP BY event_type ORDER BY event_type;
+
+-- A change to the row voids its claim: a projection reset by hand to
+-- position 0 (its table emptied) replays the whole log, the events under
+-- an earlier claim included.
+SELECT cqrs.append('b0000000-0000-4000-8000-000000000005', 'Account', -1,
+  '[{"type": "Added", "data": {"amount": 2}}]');
+SELECT cqrs.drain() AS processed;          -- 1 sequenced + 1 audit + 1 totals
+SELECT c.saved_position < c.position AS typed_by_claim
+  FROM cqrs.projection_checkpoints c WHERE c.name = 'typed';
+TRUNCATE typed_audit;
+UPDATE cqrs.projections SET position = 0 WHERE name = 'typed';
+SELECT position FROM cqrs.projection_status WHERE name = 'typed';
+SELECT cqrs.drain() AS processed;          -- 1 Opened + 3 Renamed
+SELECT (SELECT count(*) FROM typed_audit) =
+       (SELECT count(*) FROM cqrs.events WHERE event_type IN ('Opened', 'Renamed'))
+       AS replayed_all;
+-- stop_projection keeps the checkpoint in effect
+SELECT cqrs.append('b0000000-0000-4000-8000-000000000005', 'Account', 0,
+  '[{"type": "Added", "data": {"amount": 2}}]');
+SELECT cqrs.drain() AS processed;          -- 1 sequenced + 1 audit + 1 totals
+SELECT cqrs.stop_projection('typed');
+SELECT c.position = s.last_position AS stopped_at_end, c.saved_position = c.position AS saved
+  FROM cqrs.projection_checkpoints c, cqrs.sequencer_state s WHERE c.name = 'typed';
+
 \c :orig_db
 DROP DATABASE cqrs_projections;
