@@ -53,51 +53,6 @@ COMMENT ON TABLE cqrs.projections IS
 SELECT pg_catalog.pg_extension_config_dump('cqrs.projections',
     'WHERE NOT internal AND rebuild_of IS NULL');
 
--- The runner's claims for projections with nothing to handle (one row).
--- Moving every projection's checkpoint over every batch, handled or not,
--- cost a row lock and a row update per projection and batch: a third of
--- the background worker's time under a steady load of events that few
--- projections handle.  Instead, a running projection that had nothing to
--- handle in a batch keeps its row, and the runner notes here that it had
--- nothing to handle from the row's position up to this position.  A claim
--- names the row version it was made for (its xmin): any change to the row
--- (a saved checkpoint, a stop, a resume, a new registration) voids it.  So
--- a row's own position is always a true checkpoint (the events between it
--- and a claim are none of the projection's), and its effective position,
--- the one cqrs.projection_checkpoints and cqrs.projection_status show, is
--- the claim's when a claim holds.  The runner still saves the row of an
--- idle projection every few thousand events.  Not dumped: a restored
--- database starts from the rows' positions.  No CHECK constraints: only
--- the runner writes it, and an UPDATE re-reads a table's CHECK
--- expressions from the catalog every time (a tenth of this row's cost).
-CREATE TABLE cqrs.projection_progress (
-    single boolean PRIMARY KEY DEFAULT true,
-    position bigint NOT NULL DEFAULT 0,
-    names text[] NOT NULL DEFAULT '{}',
-    row_xmins xid[] NOT NULL DEFAULT '{}'
-);
-INSERT INTO cqrs.projection_progress DEFAULT VALUES;
-
-COMMENT ON TABLE cqrs.projection_progress IS
-    'The projection runner''s claims: the projections named had nothing to handle up to position (for the row versions named)';
-
--- Every projection's effective checkpoint: its row's position, or the
--- runner's claim when one holds for the row as it is.
-CREATE VIEW cqrs.projection_checkpoints AS
-SELECT p.name,
-       CASE WHEN p.state = 'running' AND p.rebuild_of IS NULL
-                 AND g.position > p.position
-                 AND EXISTS (SELECT 1
-                               FROM unnest(g.names, g.row_xmins) AS c(name, row_xmin)
-                              WHERE c.name = p.name AND c.row_xmin = p.xmin)
-            THEN g.position ELSE p.position END AS position,
-       p.position AS saved_position,
-       p.xmin AS row_xmin
-  FROM cqrs.projections p CROSS JOIN cqrs.projection_progress g;
-
-COMMENT ON VIEW cqrs.projection_checkpoints IS
-    'Each projection''s effective checkpoint (position) and the one saved in its row';
-
 CREATE FUNCTION cqrs.register_projection(name text, handler regprocedure,
                                          event_types text[] DEFAULT NULL,
                                          from_position bigint DEFAULT 0,
@@ -149,21 +104,7 @@ BEGIN
     ON CONFLICT ON CONSTRAINT projections_pkey DO UPDATE
        SET handler = excluded.handler, event_types = excluded.event_types,
            schema_name = excluded.schema_name, tables = excluded.tables,
-           bulk_loader = excluded.bulk_loader,
-           -- the checkpoint as it was in effect: the new event types apply
-           -- from there, as if the runner had saved the row
-           position = greatest(p.position,
-                               (SELECT c.position FROM cqrs.projection_checkpoints c
-                                 WHERE c.name = excluded.name));
-    -- A runner's claim was made for the old event types: void it (the
-    -- new row version does too, except inside the claiming transaction).
-    UPDATE cqrs.projection_progress g
-       SET (names, row_xmins) =
-           (SELECT coalesce(array_agg(c.name ORDER BY c.i), '{}'),
-                   coalesce(array_agg(c.row_xmin ORDER BY c.i), '{}')
-              FROM unnest(g.names, g.row_xmins) WITH ORDINALITY AS c(name, row_xmin, i)
-             WHERE c.name <> register_projection.name)
-     WHERE register_projection.name = ANY (g.names);
+           bulk_loader = excluded.bulk_loader;
 END
 $$;
 
@@ -188,13 +129,7 @@ CREATE FUNCTION cqrs.stop_projection(name text)
     LANGUAGE sql VOLATILE STRICT SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
     AS $$
-    -- The checkpoint as it was in effect (a runner's claim holds only
-    -- while the projection runs); greatest: a runner may have saved the
-    -- row since this statement's snapshot.
-    UPDATE cqrs.projections p SET state = 'stopped', updated_at = now(),
-           position = greatest(p.position,
-                               (SELECT c.position FROM cqrs.projection_checkpoints c
-                                 WHERE c.name = p.name))
+    UPDATE cqrs.projections p SET state = 'stopped', updated_at = now()
      WHERE p.name = $1
 $$;
 
@@ -221,11 +156,11 @@ COMMENT ON FUNCTION cqrs.run_projections(integer) IS
 
 CREATE VIEW cqrs.projection_status AS
 SELECT p.name,
-       c.position,
-       s.last_position - c.position AS lag_events,
+       p.position,
+       s.last_position - p.position AS lag_events,
        coalesce(extract(epoch FROM now() - (
            SELECT e.recorded_at FROM cqrs.events e
-            WHERE e.global_position = c.position + 1)), 0)::double precision
+            WHERE e.global_position = p.position + 1)), 0)::double precision
            AS lag_seconds,
        CASE WHEN p.rebuild_of IS NOT NULL AND p.state = 'running'
             THEN 'rebuilding' ELSE p.state END AS state,
@@ -236,16 +171,14 @@ SELECT p.name,
        p.updated_at,
        p.rebuild_of,
        CASE WHEN p.rebuild_of IS NOT NULL
-            THEN round(100.0 * c.position / greatest(s.last_position, 1), 1)
+            THEN round(100.0 * p.position / greatest(s.last_position, 1), 1)
        END AS rebuild_percent,
        p.last_rebuilt_at,
        p.schema_name,
        p.tables,
        p.bulk_loader,
        p.bulk_position
-  FROM cqrs.projections p
-  JOIN cqrs.projection_checkpoints c USING (name)
-  CROSS JOIN cqrs.sequencer_state s;
+  FROM cqrs.projections p CROSS JOIN cqrs.sequencer_state s;
 
 COMMENT ON VIEW cqrs.projection_status IS
     'Each projection: checkpoint, lag in events and seconds, state, and the error that stopped it';
@@ -291,9 +224,8 @@ BEGIN
         END IF;
         IF target IS NOT NULL THEN
             IF NOT EXISTS (SELECT 1 FROM cqrs.projections p
-                             JOIN cqrs.projection_checkpoints c USING (name)
                             WHERE p.state <> 'stopped' AND p.rebuild_of IS NULL
-                              AND c.position < target) THEN
+                              AND p.position < target) THEN
                 RETURN true;
             END IF;
             -- a failed projection will not catch up by waiting

@@ -13,20 +13,11 @@
  *	  marked failed with the error and the event's position, and the other
  *	  projections carry on.  Nothing is skipped silently.
  *
- *	  A projection's row is locked FOR UPDATE SKIP LOCKED before any event
- *	  is applied to it, so the background worker and sessions calling
- *	  cqrs.drain() never apply a batch twice.  Projections at the same
- *	  checkpoint share one read of the events after it.
- *
- *	  A running projection with nothing to handle in its batch is neither
- *	  locked nor saved: the runner claims, in cqrs.projection_progress, that
- *	  it had nothing to handle up to the batch's end (for the row version
- *	  read; any change to the row voids the claim).  Its effective
- *	  checkpoint is the claim's; its row keeps a true but older one, saved
- *	  again every CQRS_PROJECTION_IDLE_SAVE events.  Under a load of events
- *	  that few projections handle, a batch then writes one row instead of
- *	  locking and updating every projection's.  A step with nothing to do
- *	  writes nothing.
+ *	  Projection rows are locked FOR UPDATE SKIP LOCKED, so the background
+ *	  worker and sessions calling cqrs.drain() never apply a batch twice.
+ *	  Only projections behind the log are locked (a step with nothing to do
+ *	  writes nothing), and projections at the same checkpoint share one
+ *	  read of the events after it.
  *
  *-------------------------------------------------------------------------
  */
@@ -59,32 +50,16 @@ PG_FUNCTION_INFO_V1(cqrs_worker_pid);
 
 #define EVENT_COLUMNS 9
 
-/* An idle projection's row is saved once its claim is this far ahead. */
-#define CQRS_PROJECTION_IDLE_SAVE 2000
-
 typedef struct Projection
 {
 	char	   *name;
 	Oid			handler;
 	int			ntypes;
 	char	  **types;			/* NULL: every event type */
-	int64		position;		/* effective: a claim's, or the row's */
+	int64		position;
 	char	   *search_path;	/* NULL: the caller's */
 	bool		is_rebuild;		/* a shadow projection of a rebuild */
-	int64		row_position;	/* the checkpoint saved in the row */
-	TransactionId row_xmin;		/* the row version read */
-	bool		locked;			/* its row is locked by this runner */
 } Projection;
-
-/* The claims of one pass (see the header comment). */
-typedef struct Claims
-{
-	bool		allowed;		/* this pass holds cqrs.projection_progress */
-	int64		position;		/* the end of the idle batch */
-	int			count;
-	Datum	   *names;
-	Datum	   *row_xmins;
-} Claims;
 
 typedef struct BatchOutcome
 {
@@ -102,9 +77,6 @@ static SPIPlanPtr plan_finish = NULL;
 static SPIPlanPtr plan_events = NULL;
 static SPIPlanPtr plan_save = NULL;
 static SPIPlanPtr plan_fail = NULL;
-static SPIPlanPtr plan_lock = NULL;
-static SPIPlanPtr plan_claim = NULL;
-static SPIPlanPtr plan_lock_claims = NULL;
 
 static bool
 wants_event(const Projection *p, const char *event_type)
@@ -120,57 +92,14 @@ wants_event(const Projection *p, const char *event_type)
 }
 
 static bool
-wants_any(const Projection *p, char **types, int count)
+wanted_by_any(const Projection *list, int nprojections, const char *event_type)
 {
 	int			i;
 
-	for (i = 0; i < count; i++)
-		if (wants_event(p, types[i]))
+	for (i = 0; i < nprojections; i++)
+		if (wants_event(&list[i], event_type))
 			return true;
 	return false;
-}
-
-static int
-compare_strings(const void *a, const void *b)
-{
-	return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
-/*
- * Every event type some projection of the list wants, sorted (a NULL
- * result: some projection wants every type).  Each event of a batch is
- * looked up once, instead of compared with every projection's types.
- */
-static char **
-wanted_types(const Projection *list, int nprojections, int *count)
-{
-	char	  **types;
-	int			n = 0;
-	int			i,
-				j;
-
-	for (i = 0; i < nprojections; i++)
-	{
-		if (list[i].types == NULL)
-			return NULL;
-		n += list[i].ntypes;
-	}
-	types = palloc(sizeof(char *) * Max(n, 1));
-	n = 0;
-	for (i = 0; i < nprojections; i++)
-		for (j = 0; j < list[i].ntypes; j++)
-			types[n++] = list[i].types[j];
-	qsort(types, n, sizeof(char *), compare_strings);
-	*count = n;
-	return types;
-}
-
-static bool
-wanted_by_any(char **wanted, int nwanted, const char *event_type)
-{
-	return wanted == NULL ||
-		bsearch(&event_type, wanted, nwanted, sizeof(char *),
-				compare_strings) != NULL;
 }
 
 static void
@@ -257,7 +186,10 @@ apply_batch(const Projection *p, Datum *events, char **types,
 	memset(outcome, 0, sizeof(BatchOutcome));
 
 	/* Nothing the handler wants: no subtransaction, just move on. */
-	if (!wants_any(p, types, count))
+	for (i = 0; i < count; i++)
+		if (wants_event(p, types[i]))
+			break;
+	if (i == count)
 	{
 		outcome->applied = count;
 		return;
@@ -288,72 +220,30 @@ apply_batch(const Projection *p, Datum *events, char **types,
 			outcome->handled++;
 }
 
-/* Running order: live projections before rebuilds, by checkpoint, name. */
-static int
-projection_order(const void *a, const void *b)
-{
-	const Projection *pa = (const Projection *) a;
-	const Projection *pb = (const Projection *) b;
-
-	if (pa->is_rebuild != pb->is_rebuild)
-		return pa->is_rebuild ? 1 : -1;
-	if (pa->position != pb->position)
-		return pa->position < pb->position ? -1 : 1;
-	return strcmp(pa->name, pb->name);
-}
-
 /*
- * Does a claim of cqrs.projection_progress (its names and row_xmins
- * columns in the tuple) hold for the projection's row as read?
- */
-static bool
-claim_holds(const Projection *p, HeapTuple t, TupleDesc d,
-			int names_column, int xmins_column)
-{
-	bool		isnull;
-	Datum	   *names;
-	Datum	   *xmins;
-	int			nnames;
-	int			nxmins;
-	int			j;
-
-	deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(t, d, names_column, &isnull)),
-					  TEXTOID, -1, false, TYPALIGN_INT, &names, NULL, &nnames);
-	deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(t, d, xmins_column, &isnull)),
-					  XIDOID, sizeof(TransactionId), true, TYPALIGN_INT,
-					  &xmins, NULL, &nxmins);
-	for (j = 0; j < nnames && j < nxmins; j++)
-		if (DatumGetTransactionId(xmins[j]) == p->row_xmin &&
-			strcmp(TextDatumGetCString(names[j]), p->name) == 0)
-			return true;
-	return false;
-}
-
-/*
- * The running projections behind the log, at their effective checkpoints
- * (cqrs.projection_checkpoints, computed here), not locked: lock_projection
- * locks one before applying events to it.  Or only the one named, locked
- * (waiting for its lock), at the checkpoint saved in its row.
+ * The running projections, locked (all of them, skipping those another
+ * session is running; or only the one named, waiting for its lock).
  */
 static int
 load_projections(const char *only, Projection **out)
 {
 	int			rc;
 	uint64		i;
-	int			n = 0;
 	Projection *list;
 
 	if (only == NULL)
 	{
 		cqrs_spi_plan(&plan_list,
-					  "SELECT p.name, p.handler::oid, p.event_types,"
-					  " CASE WHEN p.schema_name IS NOT NULL THEN"
-					  " pg_catalog.quote_ident(p.schema_name) || ', pg_temp' END,"
-					  " p.rebuild_of IS NOT NULL, p.position, p.xmin,"
-					  " g.position, g.names, g.row_xmins, s.last_position"
-					  " FROM cqrs.projections p, cqrs.projection_progress g,"
-					  " cqrs.sequencer_state s"
-					  " WHERE p.state = 'running'",
+					  "SELECT name, handler::oid, event_types, position,"
+					  " CASE WHEN schema_name IS NOT NULL THEN"
+					  " pg_catalog.quote_ident(schema_name) || ', pg_temp' END,"
+					  " rebuild_of IS NOT NULL"
+					  " FROM cqrs.projections WHERE state = 'running'"
+					  " AND (position < (SELECT last_position"
+					  "                    FROM cqrs.sequencer_state)"
+					  "      OR rebuild_of IS NOT NULL)"
+					  " ORDER BY rebuild_of IS NOT NULL, position, name"
+					  " FOR UPDATE SKIP LOCKED",
 					  0, NULL);
 		rc = SPI_execute_plan(plan_list, NULL, NULL, false, 0);
 	}
@@ -363,10 +253,10 @@ load_projections(const char *only, Projection **out)
 		Datum		args[1];
 
 		cqrs_spi_plan(&plan_one,
-					  "SELECT name, handler::oid, event_types,"
+					  "SELECT name, handler::oid, event_types, position,"
 					  " CASE WHEN schema_name IS NOT NULL THEN"
 					  " pg_catalog.quote_ident(schema_name) || ', pg_temp' END,"
-					  " rebuild_of IS NOT NULL, position, xmin"
+					  " rebuild_of IS NOT NULL"
 					  " FROM cqrs.projections WHERE state = 'running'"
 					  " AND name = $1 FOR UPDATE",
 					  1, argtypes);
@@ -380,51 +270,33 @@ load_projections(const char *only, Projection **out)
 	{
 		HeapTuple	t = SPI_tuptable->vals[i];
 		TupleDesc	d = SPI_tuptable->tupdesc;
-		Projection *p = &list[n];
 		bool		isnull;
 		Datum		types;
 
-		p->name = SPI_getvalue(t, d, 1);
-		p->handler = DatumGetObjectId(SPI_getbinval(t, d, 2, &isnull));
-		p->search_path = SPI_getvalue(t, d, 4);
-		p->is_rebuild = DatumGetBool(SPI_getbinval(t, d, 5, &isnull));
-		p->row_position = DatumGetInt64(SPI_getbinval(t, d, 6, &isnull));
-		p->row_xmin = DatumGetTransactionId(SPI_getbinval(t, d, 7, &isnull));
-		p->position = p->row_position;
-		p->locked = (only != NULL);
-		if (only == NULL)
-		{
-			int64		claimed = DatumGetInt64(SPI_getbinval(t, d, 8, &isnull));
-			int64		last = DatumGetInt64(SPI_getbinval(t, d, 11, &isnull));
-
-			if (!p->is_rebuild && claimed > p->row_position &&
-				claim_holds(p, t, d, 9, 10))
-				p->position = claimed;
-			if (p->position >= last && !p->is_rebuild)
-				continue;		/* nothing to do */
-		}
-
+		list[i].name = SPI_getvalue(t, d, 1);
+		list[i].handler = DatumGetObjectId(SPI_getbinval(t, d, 2, &isnull));
 		types = SPI_getbinval(t, d, 3, &isnull);
 		if (!isnull)
 		{
 			Datum	   *elems;
 			bool	   *elemnulls;
-			int			ntypes,
+			int			n,
 						j;
 
 			deconstruct_array(DatumGetArrayTypeP(types), TEXTOID, -1, false,
-							  TYPALIGN_INT, &elems, &elemnulls, &ntypes);
-			p->types = palloc0(sizeof(char *) * (ntypes + 1));
-			for (j = 0; j < ntypes; j++)
-				p->types[j] = elemnulls[j] ? pstrdup("") :
+							  TYPALIGN_INT, &elems, &elemnulls, &n);
+			list[i].types = palloc0(sizeof(char *) * (n + 1));
+			for (j = 0; j < n; j++)
+				list[i].types[j] = elemnulls[j] ? pstrdup("") :
 					TextDatumGetCString(elems[j]);
-			p->ntypes = ntypes;
+			list[i].ntypes = n;
 		}
-		n++;
+		list[i].position = DatumGetInt64(SPI_getbinval(t, d, 4, &isnull));
+		list[i].search_path = SPI_getvalue(t, d, 5);
+		list[i].is_rebuild = DatumGetBool(SPI_getbinval(t, d, 6, &isnull));
 	}
-	qsort(list, n, sizeof(Projection), projection_order);
 	*out = list;
-	return n;
+	return (int) SPI_processed;
 }
 
 /*
@@ -439,86 +311,6 @@ typedef struct PendingCheckpoints
 	Datum	   *positions;
 	Datum	   *handled;
 } PendingCheckpoints;
-
-/*
- * Lock the projection's row before applying events to it; false (and the
- * projection is left alone in this pass) when another session holds it,
- * or the row changed since it was read (another runner moved it on, or
- * it was stopped): its effective checkpoint is no longer the one read.
- */
-static bool
-lock_projection(Projection *p)
-{
-	Oid			argtypes[3] = {TEXTOID, INT8OID, XIDOID};
-	Datum		values[3];
-	int			rc;
-
-	if (p->locked)
-		return true;
-	cqrs_spi_plan(&plan_lock,
-				  "SELECT 1 FROM cqrs.projections"
-				  " WHERE name = $1 AND state = 'running'"
-				  " AND position = $2 AND xmin = $3"
-				  " FOR UPDATE SKIP LOCKED",
-				  3, argtypes);
-	values[0] = CStringGetTextDatum(p->name);
-	values[1] = Int64GetDatum(p->row_position);
-	values[2] = TransactionIdGetDatum(p->row_xmin);
-	rc = SPI_execute_plan(plan_lock, values, NULL, false, 1);
-	cqrs_spi_check(rc, SPI_OK_SELECT, "locking a projection");
-	p->locked = SPI_processed == 1;
-	return p->locked;
-}
-
-/*
- * Lock cqrs.projection_progress for this pass's claims; false when another
- * runner holds it (a cqrs.drain() in an open transaction, say): the pass
- * then makes no claims and saves every projection's checkpoint.
- */
-static bool
-lock_claims(void)
-{
-	int			rc;
-
-	cqrs_spi_plan(&plan_lock_claims,
-				  "SELECT 1 FROM cqrs.projection_progress FOR UPDATE SKIP LOCKED",
-				  0, NULL);
-	rc = SPI_execute_plan(plan_lock_claims, NULL, NULL, false, 1);
-	cqrs_spi_check(rc, SPI_OK_SELECT, "locking the projection claims");
-	return SPI_processed == 1;
-}
-
-/*
- * Save the pass's claims (the idle projections had nothing to handle up
- * to claims->position) in place of the earlier ones, which either were
- * this pass's starting points or are dropped: every claim is true, and a
- * projection without one goes on from its row's checkpoint.
- */
-static void
-save_claims(Claims *claims)
-{
-	Oid			argtypes[3] = {INT8OID, TEXTARRAYOID, XIDARRAYOID};
-	Datum		values[3];
-	int			rc;
-
-	if (claims->count == 0)
-		return;
-	values[0] = Int64GetDatum(claims->position);
-	values[1] = PointerGetDatum(construct_array(claims->names, claims->count,
-												TEXTOID, -1, false,
-												TYPALIGN_INT));
-	values[2] = PointerGetDatum(construct_array(claims->row_xmins,
-												claims->count, XIDOID,
-												sizeof(TransactionId), true,
-												TYPALIGN_INT));
-	cqrs_spi_plan(&plan_claim,
-				  "UPDATE cqrs.projection_progress"
-				  " SET position = $1, names = $2, row_xmins = $3",
-				  3, argtypes);
-	rc = SPI_execute_plan(plan_claim, values, NULL, false, 0);
-	cqrs_spi_check(rc, SPI_OK_UPDATE, "saving projection claims");
-	claims->count = 0;
-}
 
 static void
 save_failure(const Projection *p, int64 position, const BatchOutcome *o)
@@ -592,7 +384,7 @@ save_checkpoints(PendingCheckpoints *pending)
  */
 static int
 read_events(int64 position, int max_events, int64 up_to,
-			char **wanted, int nwanted,
+			const Projection *list, int nprojections,
 			MemoryContext batch_cxt, TupleDesc event_desc, Datum **events_out,
 			char ***types_out, int64 **positions_out)
 {
@@ -640,7 +432,7 @@ read_events(int64 position, int max_events, int64 up_to,
 
 		/* The event as a cqrs.event value, if any handler is to get it. */
 		events[j] = (Datum) 0;
-		if (wanted_by_any(wanted, nwanted, types[j]))
+		if (wanted_by_any(list, nprojections, types[j]))
 		{
 			tuple = heap_form_tuple(event_desc, values, nulls);
 			events[j] = heap_copy_tuple_as_datum(tuple, event_desc);
@@ -676,10 +468,6 @@ run_projections(const char *only, int max_events, int64 up_to,
 	char	  **caught_up;
 	int			ncaught_up = 0;
 	PendingCheckpoints pending;
-	Claims		claims;
-	int64		convoy = -1;
-	char	  **wanted;
-	int			nwanted = 0;
 	int			count = 0;
 	Datum	   *events = NULL;
 	char	  **types = NULL;
@@ -706,21 +494,6 @@ run_projections(const char *only, int max_events, int64 up_to,
 	pending.names = palloc(sizeof(Datum) * nprojections);
 	pending.positions = palloc(sizeof(Datum) * nprojections);
 	pending.handled = palloc(sizeof(Datum) * nprojections);
-	claims.count = 0;
-	claims.position = 0;
-	claims.names = palloc(sizeof(Datum) * nprojections);
-	claims.row_xmins = palloc(sizeof(Datum) * nprojections);
-
-	/*
-	 * Claims are made for the projections at the furthest checkpoint (the
-	 * live ones, in step with each other); one behind them (just resumed,
-	 * or whose claim a change to its row voided) catches up on its own.
-	 */
-	for (i = 0; i < nprojections; i++)
-		if (!list[i].is_rebuild)
-			convoy = Max(convoy, list[i].position);
-	claims.allowed = only == NULL && convoy >= 0 && lock_claims();
-	wanted = wanted_types(list, nprojections, &nwanted);
 
 	for (i = 0; i < nprojections; i++)
 	{
@@ -731,32 +504,13 @@ run_projections(const char *only, int max_events, int64 up_to,
 		/* The previous projection's read serves one at the same checkpoint. */
 		if (i == 0 || p->position != list[i - 1].position)
 			count = read_events(p->position, max_events, up_to,
-								wanted, nwanted, batch_cxt,
+								list, nprojections, batch_cxt,
 								event_desc, &events, &types, &positions);
 		if (p->is_rebuild && count < max_events)
 			caught_up[ncaught_up++] = p->name;
 		if (count == max_events && !p->is_rebuild && behind)
 			*behind = true;
 		if (count == 0)
-			continue;
-
-		/*
-		 * Nothing to handle, in step with the others, and its row not too
-		 * far behind: a claim instead of a lock and a saved checkpoint.
-		 */
-		if (claims.allowed && !p->is_rebuild && p->position == convoy &&
-			!wants_any(p, types, count) &&
-			positions[count - 1] - p->row_position < CQRS_PROJECTION_IDLE_SAVE)
-		{
-			claims.names[claims.count] = CStringGetTextDatum(p->name);
-			claims.row_xmins[claims.count] = TransactionIdGetDatum(p->row_xmin);
-			claims.count++;
-			claims.position = positions[count - 1];
-			if (count == max_events)
-				total++;
-			continue;
-		}
-		if (!lock_projection(p))
 			continue;
 
 		apply_batch(p, events, types, positions, count, &outcome);
@@ -787,7 +541,6 @@ run_projections(const char *only, int max_events, int64 up_to,
 
 	/* Before the rebuilds' swap, which reads the shadows' checkpoints. */
 	save_checkpoints(&pending);
-	save_claims(&claims);
 
 	/* Swap in the rebuilds that have caught up (one short step each). */
 	for (i = 0; finish_rebuilds && i < ncaught_up; i++)
