@@ -4,8 +4,8 @@
  *	  Rebuilds an aggregate's state: the latest usable snapshot, then the
  *	  events after it, read with one scan of the stream's index and applied
  *	  by the aggregate's C functions.  Loading costs O(events since the
- *	  snapshot), not O(stream length).  A state this backend folded before is kept
- *	  (state_cache.c) and only the events after it are applied.
+ *	  snapshot), not O(stream length).  A state this backend folded before
+ *	  is kept (state_cache.c) and only the events after it are applied.
  *
  *-------------------------------------------------------------------------
  */
@@ -16,7 +16,6 @@
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
-#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
@@ -32,6 +31,7 @@
 #include "store/event_relation.h"
 #include "store/state_cache.h"
 #include "store/stream_head.h"
+#include "util/direct_write.h"
 #include "util/spi_plan.h"
 #include "util/uuid_util.h"
 
@@ -226,9 +226,7 @@ fold_tail(const pg_uuid_t *stream_id, int64 from_version, bool cached,
 
 	if (!read_only || !ActiveSnapshotSet())
 	{
-		CommandCounterIncrement();
-		PushActiveSnapshot(GetTransactionSnapshot());
-		UpdateActiveSnapshotCommandId();
+		cqrs_push_statement_snapshot();
 		pushed = true;
 	}
 

@@ -28,7 +28,6 @@
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
-#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
@@ -72,9 +71,7 @@ latest_stored_snapshot(const pg_uuid_t *stream_id, int64 *version, Size *bytes)
 	if (version_attnum == InvalidAttrNumber || state_attnum == InvalidAttrNumber)
 		elog(ERROR, "cqrs.snapshots lacks its version or state column");
 
-	CommandCounterIncrement();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	UpdateActiveSnapshotCommandId();
+	cqrs_push_statement_snapshot();
 	snapshots = table_open(relid, AccessShareLock);
 	pkey = index_open(pkey_relid, AccessShareLock);
 

@@ -33,6 +33,7 @@
 
 #include "store/event_relation.h"
 #include "store/stream_head.h"
+#include "util/direct_write.h"
 
 /*
  * The highest version of the stream at or above min_version visible to
@@ -105,9 +106,7 @@ cqrs_stream_head(const pg_uuid_t *stream_id, Snapshot snapshot,
 
 	if (snapshot == InvalidSnapshot)
 	{
-		CommandCounterIncrement();
-		PushActiveSnapshot(GetTransactionSnapshot());
-		UpdateActiveSnapshotCommandId();
+		cqrs_push_statement_snapshot();
 		snapshot = GetActiveSnapshot();
 		pushed = true;
 	}

@@ -16,11 +16,13 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 
 #include "util/direct_write.h"
 
@@ -113,6 +115,20 @@ cqrs_relation_oid(const char *relname)
 				 errmsg("relation \"cqrs.%s\" does not exist", relname),
 				 errhint("It is part of the cqrs_conf extension; check the extension's installation.")));
 	return relid;
+}
+
+/*
+ * Push the snapshot a new statement of this transaction would take: one
+ * that sees other sessions' latest commits (READ COMMITTED) and this
+ * transaction's own writes, as a non-read-only SPI statement gets.  For a
+ * direct read in place of such a statement; the caller pops it.
+ */
+void
+cqrs_push_statement_snapshot(void)
+{
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	UpdateActiveSnapshotCommandId();
 }
 
 /*

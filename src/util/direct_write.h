@@ -6,6 +6,7 @@
  *	  the index entries through the executor's index maintenance.  Used for
  *	  the tables written on every append and every command (cqrs.events,
  *	  cqrs.commands), when the table is as the extension installed it.
+ *	  Also what direct reads (index scans instead of statements) share.
  *
  *-------------------------------------------------------------------------
  */
@@ -34,6 +35,7 @@ typedef struct CqrsIndexWriter
 } CqrsIndexWriter;
 
 extern Oid	cqrs_relation_oid(const char *relname);
+extern void cqrs_push_statement_snapshot(void);
 extern void cqrs_column_numbers(Oid relid, const char *relname,
 								const char *const *names, int ncolumns,
 								AttrNumber *attnums);
