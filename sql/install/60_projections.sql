@@ -39,6 +39,10 @@ CREATE TABLE cqrs.projections (
     -- one of the extension's own read models (registered by its install
     -- script, not dumped: see below)
     internal boolean NOT NULL DEFAULT false,
+    -- the checkpoint is the greater of position and the projection horizon
+    -- (cqrs.projection_horizon): set by the runner, cleared (with position
+    -- made the greater of the two) by any other update of the row
+    at_horizon boolean NOT NULL DEFAULT false,
     CHECK (tables IS NULL OR schema_name IS NOT NULL)
 );
 
@@ -52,6 +56,55 @@ COMMENT ON TABLE cqrs.projections IS
 -- registers them) and the worker replays the log into them.
 SELECT pg_catalog.pg_extension_config_dump('cqrs.projections',
     'WHERE NOT internal AND rebuild_of IS NULL');
+
+-- The projection horizon: every projection whose row has at_horizon has
+-- applied every event of its types up to this position, so its checkpoint
+-- is the greater of the two.  A runner pass over events that none of the
+-- idle projections handles moves this one row instead of a checkpoint per
+-- projection (src/projection/horizon.c, docs/projections.md).  Not dumped:
+-- after a restore it starts at 0 and the checkpoints fall back to the
+-- rows' positions, which is safe (the events in between are of types those
+-- projections do not handle).
+CREATE TABLE cqrs.projection_horizon (
+    position bigint NOT NULL
+);
+CREATE UNIQUE INDEX projection_horizon_one_row ON cqrs.projection_horizon ((true));
+INSERT INTO cqrs.projection_horizon VALUES (0);
+
+COMMENT ON TABLE cqrs.projection_horizon IS
+    'Position up to which every projection marked at_horizon has applied the events of its types';
+
+-- A projection's checkpoint (the last position it has applied).
+CREATE FUNCTION cqrs.projection_checkpoint(row_position bigint, row_at_horizon boolean)
+    RETURNS bigint
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT CASE WHEN $2 THEN GREATEST($1, (SELECT h.position FROM cqrs.projection_horizon h))
+                ELSE $1 END
+$$;
+
+COMMENT ON FUNCTION cqrs.projection_checkpoint(bigint, boolean) IS
+    'Internal: the checkpoint of a projection row (position, or the projection horizon when at_horizon and greater)';
+
+-- Any update of a row at the horizon other than the runner's own takes it
+-- off the horizon, with the checkpoint it had (unless the update sets a
+-- position itself): a stop, resume, re-registration, rebuild swap or a
+-- DBA's UPDATE then sees and keeps the position the projection reached.
+-- Only the runner puts a row at the horizon.
+CREATE FUNCTION cqrs.projection_leaves_horizon()
+    RETURNS trigger
+    AS 'MODULE_PATHNAME', 'cqrs_projection_leaves_horizon'
+    LANGUAGE C;
+
+CREATE TRIGGER projections_leave_horizon
+    BEFORE UPDATE ON cqrs.projections
+    FOR EACH ROW WHEN (OLD.at_horizon OR NEW.at_horizon)
+    EXECUTE FUNCTION cqrs.projection_leaves_horizon();
+
+CREATE TRIGGER projections_insert_off_horizon
+    BEFORE INSERT ON cqrs.projections
+    FOR EACH ROW WHEN (NEW.at_horizon)
+    EXECUTE FUNCTION cqrs.projection_leaves_horizon();
 
 CREATE FUNCTION cqrs.register_projection(name text, handler regprocedure,
                                          event_types text[] DEFAULT NULL,
@@ -156,11 +209,11 @@ COMMENT ON FUNCTION cqrs.run_projections(integer) IS
 
 CREATE VIEW cqrs.projection_status AS
 SELECT p.name,
-       p.position,
-       s.last_position - p.position AS lag_events,
+       c.position,
+       s.last_position - c.position AS lag_events,
        coalesce(extract(epoch FROM now() - (
            SELECT e.recorded_at FROM cqrs.events e
-            WHERE e.global_position = p.position + 1)), 0)::double precision
+            WHERE e.global_position = c.position + 1)), 0)::double precision
            AS lag_seconds,
        CASE WHEN p.rebuild_of IS NOT NULL AND p.state = 'running'
             THEN 'rebuilding' ELSE p.state END AS state,
@@ -171,14 +224,16 @@ SELECT p.name,
        p.updated_at,
        p.rebuild_of,
        CASE WHEN p.rebuild_of IS NOT NULL
-            THEN round(100.0 * p.position / greatest(s.last_position, 1), 1)
+            THEN round(100.0 * c.position / greatest(s.last_position, 1), 1)
        END AS rebuild_percent,
        p.last_rebuilt_at,
        p.schema_name,
        p.tables,
        p.bulk_loader,
        p.bulk_position
-  FROM cqrs.projections p CROSS JOIN cqrs.sequencer_state s;
+  FROM cqrs.projections p CROSS JOIN cqrs.sequencer_state s
+       CROSS JOIN LATERAL (SELECT cqrs.projection_checkpoint(p.position, p.at_horizon)
+                                  AS position) c;
 
 COMMENT ON VIEW cqrs.projection_status IS
     'Each projection: checkpoint, lag in events and seconds, state, and the error that stopped it';
@@ -225,13 +280,15 @@ BEGIN
         IF target IS NOT NULL THEN
             IF NOT EXISTS (SELECT 1 FROM cqrs.projections p
                             WHERE p.state <> 'stopped' AND p.rebuild_of IS NULL
-                              AND p.position < target) THEN
+                              AND cqrs.projection_checkpoint(p.position, p.at_horizon)
+                                  < target) THEN
                 RETURN true;
             END IF;
             -- a failed projection will not catch up by waiting
             IF EXISTS (SELECT 1 FROM cqrs.projections p
                         WHERE p.state = 'failed' AND p.rebuild_of IS NULL
-                          AND p.position < target) THEN
+                          AND cqrs.projection_checkpoint(p.position, p.at_horizon)
+                              < target) THEN
                 RETURN false;
             END IF;
         END IF;

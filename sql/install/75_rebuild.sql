@@ -439,6 +439,7 @@ BEGIN
     END IF;
     shadow_name := cqrs.create_shadow_projection(name, 'verify');
     SELECT * INTO live FROM cqrs.projections p WHERE p.name = verify_projection.name;
+    live.position := cqrs.projection_checkpoint(live.position, live.at_horizon);
     IF coalesce(bulk, true) THEN
         PERFORM cqrs.bulk_load_shadow(shadow_name, live.position);
     END IF;
@@ -446,8 +447,11 @@ BEGIN
     LOOP
         EXIT WHEN cqrs.run_projection(shadow_name, 50000, live.position) = 0;
     END LOOP;
-    -- ... then hold it (the runner skips a locked projection) and catch up
-    SELECT * INTO live FROM cqrs.projections p WHERE p.name = verify_projection.name FOR SHARE;
+    -- ... then hold it and catch up: off the projection horizon (the update
+    -- keeps its checkpoint), the runner must lock the row to move it, and
+    -- skips it while it is locked
+    UPDATE cqrs.projections p SET at_horizon = false
+     WHERE p.name = verify_projection.name RETURNING * INTO live;
     LOOP
         EXIT WHEN cqrs.run_projection(shadow_name, 50000, live.position) = 0;
     END LOOP;

@@ -13,11 +13,16 @@
  *	  marked failed with the error and the event's position, and the other
  *	  projections carry on.  Nothing is skipped silently.
  *
- *	  Projection rows are locked FOR UPDATE SKIP LOCKED, so the background
- *	  worker and sessions calling cqrs.drain() never apply a batch twice.
- *	  Only projections behind the log are locked (a step with nothing to do
- *	  writes nothing), and projections at the same checkpoint share one
- *	  read of the events after it.
+ *	  A pass over all projections holds the projection horizon's lock
+ *	  (horizon.c): one pass at a time, the background worker's or a
+ *	  session's in cqrs.drain().  A projection at the horizon that has no
+ *	  event of its types in the batch is neither locked nor written: the
+ *	  pass moves the horizon instead.  A projection the pass applies
+ *	  events to, or whose row it writes for another reason (off the
+ *	  horizon, a rebuild's shadow), is locked FOR UPDATE SKIP LOCKED
+ *	  first, and only if its row is the version the pass read, so no
+ *	  batch is applied twice.  Projections at the same checkpoint share
+ *	  one read of the events after it.
  *
  *-------------------------------------------------------------------------
  */
@@ -41,6 +46,7 @@
 #include "utils/typcache.h"
 
 #include "cqrs_conf.h"
+#include "projection/horizon.h"
 #include "projection/runner.h"
 #include "util/spi_plan.h"
 
@@ -56,9 +62,12 @@ typedef struct Projection
 	Oid			handler;
 	int			ntypes;
 	char	  **types;			/* NULL: every event type */
-	int64		position;
+	int64		position;		/* the row's */
+	int64		start;			/* its checkpoint: the pass starts after it */
 	char	   *search_path;	/* NULL: the caller's */
 	bool		is_rebuild;		/* a shadow projection of a rebuild */
+	bool		at_horizon;		/* checkpoint = max(position, horizon) */
+	TransactionId xmin;			/* of the row version read */
 } Projection;
 
 typedef struct BatchOutcome
@@ -77,6 +86,7 @@ static SPIPlanPtr plan_finish = NULL;
 static SPIPlanPtr plan_events = NULL;
 static SPIPlanPtr plan_save = NULL;
 static SPIPlanPtr plan_fail = NULL;
+static SPIPlanPtr plan_lock = NULL;
 
 static bool
 wants_event(const Projection *p, const char *event_type)
@@ -98,6 +108,17 @@ wanted_by_any(const Projection *list, int nprojections, const char *event_type)
 
 	for (i = 0; i < nprojections; i++)
 		if (wants_event(&list[i], event_type))
+			return true;
+	return false;
+}
+
+static bool
+wants_any(const Projection *p, char **types, int count)
+{
+	int			i;
+
+	for (i = 0; i < count; i++)
+		if (wants_event(p, types[i]))
 			return true;
 	return false;
 }
@@ -186,10 +207,7 @@ apply_batch(const Projection *p, Datum *events, char **types,
 	memset(outcome, 0, sizeof(BatchOutcome));
 
 	/* Nothing the handler wants: no subtransaction, just move on. */
-	for (i = 0; i < count; i++)
-		if (wants_event(p, types[i]))
-			break;
-	if (i == count)
+	if (!wants_any(p, types, count))
 	{
 		outcome->applied = count;
 		return;
@@ -220,31 +238,47 @@ apply_batch(const Projection *p, Datum *events, char **types,
 			outcome->handled++;
 }
 
+/* Order of a pass: live projections by checkpoint, then rebuilds' shadows. */
+static int
+compare_projections(const void *a, const void *b)
+{
+	const Projection *pa = (const Projection *) a;
+	const Projection *pb = (const Projection *) b;
+
+	if (pa->is_rebuild != pb->is_rebuild)
+		return pa->is_rebuild ? 1 : -1;
+	if (pa->start != pb->start)
+		return pa->start < pb->start ? -1 : 1;
+	return strcmp(pa->name, pb->name);
+}
+
 /*
- * The running projections, locked (all of them, skipping those another
- * session is running; or only the one named, waiting for its lock).
+ * The running projections, in the order of a pass, with the projection
+ * horizon and the sequencer's last position.  All of them, unlocked (the
+ * caller holds the horizon's lock and locks a row before writing it); or
+ * only the one named, locked (waiting for its lock), with its checkpoint
+ * as start.
  */
 static int
-load_projections(const char *only, Projection **out)
+load_projections(const char *only, Projection **out, int64 *horizon,
+				 int64 *last_position)
 {
 	int			rc;
 	uint64		i;
 	Projection *list;
 
+#define PROJECTION_COLUMNS \
+	"SELECT name, handler::oid, event_types, position," \
+	" CASE WHEN schema_name IS NOT NULL THEN" \
+	" pg_catalog.quote_ident(schema_name) || ', pg_temp' END," \
+	" rebuild_of IS NOT NULL, at_horizon, xmin," \
+	" (SELECT h.position FROM cqrs.projection_horizon h)," \
+	" (SELECT s.last_position FROM cqrs.sequencer_state s)" \
+	" FROM cqrs.projections WHERE state = 'running'"
+
 	if (only == NULL)
 	{
-		cqrs_spi_plan(&plan_list,
-					  "SELECT name, handler::oid, event_types, position,"
-					  " CASE WHEN schema_name IS NOT NULL THEN"
-					  " pg_catalog.quote_ident(schema_name) || ', pg_temp' END,"
-					  " rebuild_of IS NOT NULL"
-					  " FROM cqrs.projections WHERE state = 'running'"
-					  " AND (position < (SELECT last_position"
-					  "                    FROM cqrs.sequencer_state)"
-					  "      OR rebuild_of IS NOT NULL)"
-					  " ORDER BY rebuild_of IS NOT NULL, position, name"
-					  " FOR UPDATE SKIP LOCKED",
-					  0, NULL);
+		cqrs_spi_plan(&plan_list, PROJECTION_COLUMNS, 0, NULL);
 		rc = SPI_execute_plan(plan_list, NULL, NULL, false, 0);
 	}
 	else
@@ -252,20 +286,17 @@ load_projections(const char *only, Projection **out)
 		Oid			argtypes[1] = {TEXTOID};
 		Datum		args[1];
 
-		cqrs_spi_plan(&plan_one,
-					  "SELECT name, handler::oid, event_types, position,"
-					  " CASE WHEN schema_name IS NOT NULL THEN"
-					  " pg_catalog.quote_ident(schema_name) || ', pg_temp' END,"
-					  " rebuild_of IS NOT NULL"
-					  " FROM cqrs.projections WHERE state = 'running'"
-					  " AND name = $1 FOR UPDATE",
+		cqrs_spi_plan(&plan_one, PROJECTION_COLUMNS " AND name = $1 FOR UPDATE",
 					  1, argtypes);
 		args[0] = CStringGetTextDatum(only);
 		rc = SPI_execute_plan(plan_one, args, NULL, false, 0);
 	}
+#undef PROJECTION_COLUMNS
 	cqrs_spi_check(rc, SPI_OK_SELECT, "listing projections");
 
 	list = palloc0(sizeof(Projection) * (SPI_processed + 1));
+	*horizon = 0;
+	*last_position = 0;
 	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	t = SPI_tuptable->vals[i];
@@ -294,9 +325,65 @@ load_projections(const char *only, Projection **out)
 		list[i].position = DatumGetInt64(SPI_getbinval(t, d, 4, &isnull));
 		list[i].search_path = SPI_getvalue(t, d, 5);
 		list[i].is_rebuild = DatumGetBool(SPI_getbinval(t, d, 6, &isnull));
+		list[i].at_horizon = DatumGetBool(SPI_getbinval(t, d, 7, &isnull));
+		list[i].xmin = DatumGetTransactionId(SPI_getbinval(t, d, 8, &isnull));
+		*horizon = DatumGetInt64(SPI_getbinval(t, d, 9, &isnull));
+		if (isnull)
+			*horizon = 0;
+		*last_position = DatumGetInt64(SPI_getbinval(t, d, 10, &isnull));
 	}
+	for (i = 0; i < SPI_processed; i++)
+		list[i].start = list[i].at_horizon ?
+			Max(list[i].position, *horizon) : list[i].position;
+	if (SPI_processed > 1)
+		qsort(list, SPI_processed, sizeof(Projection), compare_projections);
 	*out = list;
 	return (int) SPI_processed;
+}
+
+/*
+ * Lock the row of a projection the pass is to write, if no one else holds
+ * it and it is still the version the pass read.
+ */
+static bool
+lock_projection(const Projection *p)
+{
+	Oid			argtypes[2] = {TEXTOID, XIDOID};
+	Datum		args[2];
+	int			rc;
+
+	cqrs_spi_plan(&plan_lock,
+				  "SELECT 1 FROM cqrs.projections"
+				  " WHERE name = $1 AND xmin = $2 AND state = 'running'"
+				  " FOR UPDATE SKIP LOCKED",
+				  2, argtypes);
+	args[0] = CStringGetTextDatum(p->name);
+	args[1] = TransactionIdGetDatum(p->xmin);
+	rc = SPI_execute_plan(plan_lock, args, NULL, false, 0);
+	cqrs_spi_check(rc, SPI_OK_SELECT, "locking a projection");
+	return SPI_processed == 1;
+}
+
+/*
+ * The runner's own updates of cqrs.projections: rows it writes keep the
+ * at_horizon it sets (the trigger of horizon.c leaves them alone).
+ */
+static int
+execute_runner_write(SPIPlanPtr plan, Datum *values)
+{
+	volatile int rc = 0;
+
+	cqrs_horizon_runner_writes(true);
+	PG_TRY();
+	{
+		rc = SPI_execute_plan(plan, values, NULL, false, 0);
+	}
+	PG_FINALLY();
+	{
+		cqrs_horizon_runner_writes(false);
+	}
+	PG_END_TRY();
+	return rc;
 }
 
 /*
@@ -310,6 +397,7 @@ typedef struct PendingCheckpoints
 	Datum	   *names;
 	Datum	   *positions;
 	Datum	   *handled;
+	Datum	   *at_horizon;
 } PendingCheckpoints;
 
 static void
@@ -327,13 +415,13 @@ save_failure(const Projection *p, int64 position, const BatchOutcome *o)
 	values[5] = Int64GetDatum(o->error_position);
 	cqrs_spi_plan(&plan_fail,
 				  "UPDATE cqrs.projections SET position = $2,"
-				  " applied_events = applied_events + $3,"
+				  " applied_events = applied_events + $3, at_horizon = false,"
 				  " state = 'failed', last_error = $4,"
 				  " last_error_sqlstate = $5, error_position = $6,"
 				  " failed_at = pg_catalog.now(),"
 				  " updated_at = pg_catalog.now() WHERE name = $1",
 				  6, argtypes);
-	rc = SPI_execute_plan(plan_fail, values, NULL, false, 0);
+	rc = execute_runner_write(plan_fail, values);
 	cqrs_spi_check(rc, SPI_OK_UPDATE, "saving projection progress");
 	ereport(WARNING,
 			(errmsg("projection \"%s\" stopped at the event at position " INT64_FORMAT,
@@ -345,8 +433,9 @@ save_failure(const Projection *p, int64 position, const BatchOutcome *o)
 static void
 save_checkpoints(PendingCheckpoints *pending)
 {
-	Oid			argtypes[3] = {TEXTARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
-	Datum		values[3];
+	Oid			argtypes[4] = {TEXTARRAYOID, INT8ARRAYOID, INT8ARRAYOID,
+	BOOLARRAYOID};
+	Datum		values[4];
 	int			rc;
 
 	if (pending->count == 0)
@@ -362,15 +451,19 @@ save_checkpoints(PendingCheckpoints *pending)
 												pending->count, INT8OID,
 												sizeof(int64), FLOAT8PASSBYVAL,
 												TYPALIGN_DOUBLE));
+	values[3] = PointerGetDatum(construct_array(pending->at_horizon,
+												pending->count, BOOLOID,
+												sizeof(bool), true,
+												TYPALIGN_CHAR));
 	cqrs_spi_plan(&plan_save,
 				  "UPDATE cqrs.projections p SET position = v.position,"
 				  " applied_events = p.applied_events + v.handled,"
-				  " updated_at = pg_catalog.now()"
-				  " FROM unnest($1, $2, $3)"
-				  "      AS v(name, position, handled)"
+				  " at_horizon = v.at_horizon, updated_at = pg_catalog.now()"
+				  " FROM unnest($1, $2, $3, $4)"
+				  "      AS v(name, position, handled, at_horizon)"
 				  " WHERE p.name = v.name",
-				  3, argtypes);
-	rc = SPI_execute_plan(plan_save, values, NULL, false, 0);
+				  4, argtypes);
+	rc = execute_runner_write(plan_save, values);
 	cqrs_spi_check(rc, SPI_OK_UPDATE, "saving projection checkpoints");
 	if (SPI_processed != (uint64) pending->count)
 		elog(ERROR, "saved " UINT64_FORMAT " projection checkpoints instead of %d",
@@ -379,8 +472,9 @@ save_checkpoints(PendingCheckpoints *pending)
 }
 
 /*
- * Read at most max_events sequenced events after position (and at most
- * up_to) into batch_cxt, as cqrs.event datums; returns how many.
+ * Read at most max_events events after position and at most up_to (which
+ * the caller keeps at or below the sequencer's last position) into
+ * batch_cxt, as cqrs.event datums; returns how many.
  */
 static int
 read_events(int64 position, int max_events, int64 up_to,
@@ -403,8 +497,6 @@ read_events(int64 position, int max_events, int64 up_to,
 				  " event_type, data, metadata, event_id, recorded_at"
 				  " FROM cqrs.events WHERE global_position > $1"
 				  " AND global_position > 0 AND global_position <= $3"
-				  " AND global_position <= (SELECT last_position"
-				  "                           FROM cqrs.sequencer_state)"
 				  " ORDER BY global_position LIMIT $2",
 				  3, argtypes);
 	args[0] = Int64GetDatum(position);
@@ -453,6 +545,11 @@ read_events(int64 position, int max_events, int64 up_to,
  * were applied in all.  With finish_rebuilds, a rebuild's shadow projection
  * that has caught up is swapped in (cqrs.finish_rebuild).  Caller need not
  * be connected to SPI.
+ *
+ * A pass over all projections moves the projection horizon to the lowest
+ * checkpoint that the projections at the horizon reached (horizon.c), and
+ * writes the rows of the projections it applied events to, or put at the
+ * horizon.
  */
 static int64
 run_projections(const char *only, int max_events, int64 up_to,
@@ -472,16 +569,26 @@ run_projections(const char *only, int max_events, int64 up_to,
 	Datum	   *events = NULL;
 	char	  **types = NULL;
 	int64	   *positions = NULL;
+	int64		horizon;
+	int64		last_position;
+	int64		bound;
+	int64		new_horizon = PG_INT64_MAX;
+	bool		horizon_held = false;
+
+	/* One pass over all projections at a time; another one does the work. */
+	if (only == NULL && !cqrs_horizon_try_lock())
+		return 0;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
-	nprojections = load_projections(only, &list);
+	nprojections = load_projections(only, &list, &horizon, &last_position);
 	if (nprojections == 0)
 	{
 		SPI_finish();
 		return 0;
 	}
+	bound = Min(up_to, last_position);
 
 	event_type_oid = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
 									 CStringGetDatum("event"),
@@ -494,43 +601,71 @@ run_projections(const char *only, int max_events, int64 up_to,
 	pending.names = palloc(sizeof(Datum) * nprojections);
 	pending.positions = palloc(sizeof(Datum) * nprojections);
 	pending.handled = palloc(sizeof(Datum) * nprojections);
+	pending.at_horizon = palloc(sizeof(Datum) * nprojections);
 
 	for (i = 0; i < nprojections; i++)
 	{
 		Projection *p = &list[i];
 		BatchOutcome outcome;
-		int64		checkpoint;
+		int64		reached;
+		bool		to_horizon;
 
 		/* The previous projection's read serves one at the same checkpoint. */
-		if (i == 0 || p->position != list[i - 1].position)
-			count = read_events(p->position, max_events, up_to,
-								list, nprojections, batch_cxt,
-								event_desc, &events, &types, &positions);
+		if (i == 0 || p->start != list[i - 1].start)
+			count = p->start >= bound ? 0 :
+				read_events(p->start, max_events, bound,
+							list, nprojections, batch_cxt,
+							event_desc, &events, &types, &positions);
+		/* How far this batch takes the projection. */
+		reached = count == max_events ? positions[count - 1] :
+			Max(p->start, bound);
 		if (p->is_rebuild && count < max_events)
 			caught_up[ncaught_up++] = p->name;
 		if (count == max_events && !p->is_rebuild && behind)
 			*behind = true;
-		if (count == 0)
-			continue;
-
-		apply_batch(p, events, types, positions, count, &outcome);
-		checkpoint = outcome.applied > 0 ? positions[outcome.applied - 1] :
-			p->position;
-		if (outcome.failed)
-			save_failure(p, checkpoint, &outcome);
-		else
-		{
-			pending.names[pending.count] = CStringGetTextDatum(p->name);
-			pending.positions[pending.count] = Int64GetDatum(checkpoint);
-			pending.handled[pending.count] = Int64GetDatum(outcome.handled);
-			pending.count++;
-		}
 
 		/*
-		 * Count the events the handler applied.  A full batch of events the
-		 * projection does not want still counts as work (more may follow),
-		 * so cqrs.drain() goes on until every checkpoint is at the end.
+		 * Nothing of its types for a projection at the horizon: it rides on
+		 * the horizon, its row untouched.  A full batch still counts as
+		 * work (more may follow), so cqrs.drain() goes on until every
+		 * checkpoint is at the end.
 		 */
+		if (only == NULL && p->at_horizon && !p->is_rebuild &&
+			!wants_any(p, types, count))
+		{
+			new_horizon = Min(new_horizon, reached);
+			if (count == max_events)
+				total++;
+			continue;
+		}
+		/* Rows are written for events, or to put a projection at the horizon. */
+		if (count == 0 && (only != NULL || p->is_rebuild))
+			continue;
+		if (only == NULL && !lock_projection(p))
+		{
+			/* Busy elsewhere: the horizon cannot pass it this time. */
+			if (p->at_horizon)
+				horizon_held = true;
+			continue;
+		}
+
+		apply_batch(p, events, types, positions, count, &outcome);
+		if (outcome.failed)
+			save_failure(p, outcome.applied > 0 ?
+						 positions[outcome.applied - 1] : p->start, &outcome);
+		else
+		{
+			to_horizon = only == NULL && !p->is_rebuild;
+			pending.names[pending.count] = CStringGetTextDatum(p->name);
+			pending.positions[pending.count] = Int64GetDatum(reached);
+			pending.handled[pending.count] = Int64GetDatum(outcome.handled);
+			pending.at_horizon[pending.count] = BoolGetDatum(to_horizon);
+			pending.count++;
+			if (to_horizon)
+				new_horizon = Min(new_horizon, reached);
+		}
+
+		/* Count the events the handler applied (and full batches, above). */
 		total += outcome.handled;
 		if (outcome.handled == 0 && !outcome.failed && count == max_events)
 			total++;
@@ -541,6 +676,9 @@ run_projections(const char *only, int max_events, int64 up_to,
 
 	/* Before the rebuilds' swap, which reads the shadows' checkpoints. */
 	save_checkpoints(&pending);
+	if (only == NULL && !horizon_held && new_horizon != PG_INT64_MAX &&
+		new_horizon > horizon)
+		cqrs_horizon_save(new_horizon);
 
 	/* Swap in the rebuilds that have caught up (one short step each). */
 	for (i = 0; finish_rebuilds && i < ncaught_up; i++)
