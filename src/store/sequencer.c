@@ -48,11 +48,14 @@
  */
 #include "postgres.h"
 
+#include "access/transam.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "utils/snapmgr.h"
+#include "utils/xid8.h"
 
 #include "cqrs_conf.h"
 #include "store/guard.h"
@@ -64,7 +67,6 @@ PG_FUNCTION_INFO_V1(cqrs_sequence_events);
 
 static SPIPlanPtr plan_probe = NULL;
 static SPIPlanPtr plan_lock_state = NULL;
-static SPIPlanPtr plan_horizon = NULL;
 static SPIPlanPtr plan_last_position = NULL;
 static SPIPlanPtr plan_number = NULL;
 static SPIPlanPtr plan_save_state = NULL;
@@ -203,6 +205,26 @@ work_visible(void)
 }
 
 /*
+ * The xmin of a snapshot taken now, as an xid8: what a new statement's
+ * pg_snapshot_xmin(pg_current_snapshot()) would return.  The next
+ * transaction id is read after the snapshot, so the xmin is at most
+ * 2^31 behind it and its epoch follows.
+ */
+static Datum
+snapshot_xmin_now(void)
+{
+	TransactionId xmin = GetTransactionSnapshot()->xmin;
+	FullTransactionId next = ReadNextFullTransactionId();
+	uint32		epoch = EpochFromFullTransactionId(next);
+
+	if (!TransactionIdIsNormal(xmin))
+		epoch = 0;
+	else if (xmin > XidFromFullTransactionId(next))
+		epoch--;
+	return FullTransactionIdGetDatum(FullTransactionIdFromEpochAndXid(epoch, xmin));
+}
+
+/*
  * Number at most max_count committed events; returns how many events became
  * readable (those numbered, and those adopted from an interrupted batch).
  * Runs in the caller's transaction.
@@ -256,13 +278,7 @@ cqrs_sequence_batch(int max_count)
 	 * and before the numbering statement takes its own (whose xmin can only
 	 * be the same or later).
 	 */
-	cqrs_spi_plan(&plan_horizon,
-				  "SELECT pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())",
-				  0, NULL);
-	rc = SPI_execute_plan(plan_horizon, NULL, NULL, false, 1);
-	cqrs_spi_check(rc, SPI_OK_SELECT, "reading the snapshot horizon");
-	next_horizon = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-								 1, &isnull);
+	next_horizon = snapshot_xmin_now();
 
 	/*
 	 * The last position is read from the log itself, with a snapshot taken
