@@ -66,7 +66,8 @@ extern int64 cqrs_last_sequenced_position;
  */
 typedef void (*CqrsCommitPoint) (void);
 
-extern int64 cqrs_drain_step(TimestampTz as_of, CqrsCommitPoint commit_point);
+extern int64 cqrs_drain_step(TimestampTz as_of, CqrsCommitPoint commit_point,
+							 bool *cut_short);
 
 /* src/domain/registry.c: registers the domain's aggregates with the store */
 extern void cqrs_domain_register(void);

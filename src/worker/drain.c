@@ -55,13 +55,19 @@ reach_commit_point(CqrsCommitPoint commit_point, int64 work_done)
 
 /*
  * Do one bounded unit of work; returns the number of items processed
- * (0 when there was nothing to do).
+ * (0 when there was nothing to do).  *cut_short, if given, tells whether
+ * the step stopped at one of its limits with work certainly left: the
+ * sequencer's batch size, a projection more than a batch behind, a full
+ * batch of pending commands, or a chain of reactions longer than the
+ * step's rounds.
  */
 int64
-cqrs_drain_step(TimestampTz as_of, CqrsCommitPoint commit_point)
+cqrs_drain_step(TimestampTz as_of, CqrsCommitPoint commit_point,
+				bool *cut_short)
 {
 	int64		done = 0;
 	int			round;
+	bool		limited = false;
 
 	/*
 	 * Global order first: everything downstream reads sequenced events.
@@ -79,9 +85,13 @@ cqrs_drain_step(TimestampTz as_of, CqrsCommitPoint commit_point)
 	{
 		uint64		appended_before = cqrs_events_appended;
 		int64		published;
+		int64		commands;
+		int			command_batch;
 		bool		projections_behind;
 
 		published = cqrs_sequence_batch(cqrs_sequencer_batch_size);
+		if (published >= cqrs_sequencer_batch_size)
+			limited = true;
 		if (IsBackgroundWorker)
 			cqrs_worker_replan_if_log_grew();
 		published += cqrs_run_projections(CQRS_PROJECTION_BATCH,
@@ -95,10 +105,12 @@ cqrs_drain_step(TimestampTz as_of, CqrsCommitPoint commit_point)
 		 * the worker can do makes the reactions fall behind, not the read
 		 * models (the commands still move on).
 		 */
-		done += cqrs_handle_pending_commands(projections_behind ?
-											 CQRS_PENDING_COMMAND_BATCH_BEHIND :
-											 CQRS_PENDING_COMMAND_BATCH,
-											 as_of);
+		command_batch = projections_behind ?
+			CQRS_PENDING_COMMAND_BATCH_BEHIND : CQRS_PENDING_COMMAND_BATCH;
+		commands = cqrs_handle_pending_commands(command_batch, as_of);
+		done += commands;
+		if (projections_behind || commands >= command_batch)
+			limited = true;
 
 		/*
 		 * Another round only for what this round appended: a busy log alone
@@ -107,7 +119,11 @@ cqrs_drain_step(TimestampTz as_of, CqrsCommitPoint commit_point)
 		if (cqrs_events_appended == appended_before)
 			break;
 	}
+	if (round == CQRS_DRAIN_ROUNDS)
+		limited = true;			/* the last round's appends wait */
 
+	if (cut_short != NULL)
+		*cut_short = limited;
 	return done;
 }
 
@@ -122,7 +138,7 @@ cqrs_drain(PG_FUNCTION_ARGS)
 	do
 	{
 		CHECK_FOR_INTERRUPTS();
-		step = cqrs_drain_step(as_of, NULL);
+		step = cqrs_drain_step(as_of, NULL, NULL);
 		total += step;
 	} while (step > 0);
 

@@ -7,8 +7,10 @@
  *	  cqrs_conf.worker_naptime.  While it has work, and for
  *	  CQRS_POLL_WINDOW_MS after, it polls instead: a step every
  *	  cqrs_conf.worker_batch_delay, and committers do not signal it (see
- *	  commit_wakeup.c).  The launcher (launcher.c) starts it once the
- *	  database exists.
+ *	  commit_wakeup.c).  Under a dense stream of commits the delay grows,
+ *	  up to CQRS_GATHER_MAX_FACTOR times the setting, so that a step's
+ *	  fixed cost is shared by more events (see next_gather_delay).  The
+ *	  launcher (launcher.c) starts it once the database exists.
  *
  *	  Exactly one instance runs (it publishes its latch in shared memory
  *	  and refuses to start twice).  SIGTERM ends it (the launcher starts it
@@ -114,8 +116,15 @@ cqrs_worker_replan_if_log_grew(void)
 	}
 }
 
-/* Items a step handles beyond which the worker is catching up a backlog. */
-#define CQRS_BACKLOG_STEP 64
+/*
+ * The wait between steps under a steady stream of commits ("gathering"):
+ * cqrs_conf.worker_batch_delay while the stream is thin; doubled, up to
+ * CQRS_GATHER_MAX_FACTOR times the setting, after a step that found at
+ * least CQRS_GATHER_DENSE_PER_MS items per millisecond of its wait;
+ * halved again after one that found less than a quarter of that.
+ */
+#define CQRS_GATHER_MAX_FACTOR 4
+#define CQRS_GATHER_DENSE_PER_MS 8
 
 /*
  * After its last work the worker keeps polling (a step every batch delay)
@@ -135,6 +144,31 @@ set_polling(bool on)
 	pg_atomic_write_u32(&cqrs_shared->worker_polling, on ? 1 : 0);
 	/* Cleared before the next step's snapshot is taken. */
 	pg_memory_barrier();
+}
+
+/*
+ * The wait before the next step, after a step that found done items
+ * following a wait of waited_ms (0: it ran at once).  A step has a fixed
+ * cost (the sequencer's lock and state, the projection list, the commit)
+ * of the order of what numbering and projecting a few hundred events
+ * costs, so under thousands of commits a second, steps a few
+ * milliseconds apart take a good part of a CPU from the committers; a
+ * longer wait serves more events with one step.  Readers wait for at
+ * most the longer delay, and only while that many commits arrive.
+ */
+static int
+next_gather_delay(int current_ms, int waited_ms, int64 done)
+{
+	int			base = cqrs_worker_batch_delay_ms;
+	int			most = base * CQRS_GATHER_MAX_FACTOR;
+
+	if (waited_ms > 0 && done >= (int64) CQRS_GATHER_DENSE_PER_MS * waited_ms)
+		current_ms *= 2;
+	else if (waited_ms > 0 &&
+			 done * 4 < (int64) CQRS_GATHER_DENSE_PER_MS * waited_ms)
+		current_ms /= 2;
+	/* A reload may have changed the setting. */
+	return Max(base, Min(current_ms, most));
 }
 
 /* Is the extension installed in our database?  (Own transaction.) */
@@ -177,10 +211,10 @@ commit_and_continue(void)
  * Run one step, committing at its commit points and at its end.  Returns
  * the items processed, or -1 when the step failed (the error has been
  * logged and the open transaction rolled back; what earlier commit points
- * committed stays).
+ * committed stays).  *cut_short: see cqrs_drain_step().
  */
 static int64
-run_one_step(MemoryContext worker_cxt)
+run_one_step(MemoryContext worker_cxt, bool *cut_short)
 {
 	int64		done = 0;
 
@@ -188,7 +222,8 @@ run_one_step(MemoryContext worker_cxt)
 	{
 		begin_step_transaction();
 		pgstat_report_activity(STATE_RUNNING, "cqrs_conf: drain step");
-		done = cqrs_drain_step(GetCurrentTimestamp(), commit_and_continue);
+		done = cqrs_drain_step(GetCurrentTimestamp(), commit_and_continue,
+								cut_short);
 		end_step_transaction();
 		pgstat_report_stat(false);
 		pgstat_report_activity(STATE_IDLE, NULL);
@@ -215,6 +250,8 @@ cqrs_worker_main(Datum main_arg)
 	MemoryContext worker_cxt;
 	TimestampTz last_work = 0;
 	int64		last_done = 0;
+	int			gather_ms = 0;
+	int			waited_ms = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -242,6 +279,7 @@ cqrs_worker_main(Datum main_arg)
 	for (;;)
 	{
 		int64		done = 0;
+		bool		cut_short = false;
 		int			rc;
 
 		CHECK_FOR_INTERRUPTS();
@@ -258,9 +296,11 @@ cqrs_worker_main(Datum main_arg)
 		 * looks again.
 		 */
 		if (last_done > 0 || extension_installed())
-			done = run_one_step(worker_cxt);
+			done = run_one_step(worker_cxt, &cut_short);
 		last_done = done;
 		MemoryContextReset(worker_cxt);
+		gather_ms = next_gather_delay(gather_ms, waited_ms, done);
+		waited_ms = 0;
 
 		if (done > 0 && cqrs_worker_batch_delay_ms > 0)
 		{
@@ -268,7 +308,7 @@ cqrs_worker_main(Datum main_arg)
 			last_work = GetCurrentTimestamp();
 			set_polling(true);
 		}
-		if (done >= CQRS_BACKLOG_STEP)
+		if (done > 0 && cut_short)
 			continue;			/* a backlog: carry on at once */
 
 		if (done < 0)
@@ -287,8 +327,8 @@ cqrs_worker_main(Datum main_arg)
 											 CQRS_POLL_WINDOW_MS)))
 			{
 				(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-								 cqrs_worker_batch_delay_ms,
-								 PG_WAIT_EXTENSION);
+								 gather_ms, PG_WAIT_EXTENSION);
+				waited_ms = gather_ms;
 				continue;
 			}
 
@@ -312,7 +352,10 @@ cqrs_worker_main(Datum main_arg)
 		 * batch (and one WAL flush) serves many appending transactions.
 		 */
 		if ((rc & WL_LATCH_SET) && cqrs_worker_batch_delay_ms > 0)
+		{
 			(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 							 cqrs_worker_batch_delay_ms, PG_WAIT_EXTENSION);
+			waited_ms = cqrs_worker_batch_delay_ms;
+		}
 	}
 }
