@@ -59,11 +59,14 @@ is_retry_at(const pg_uuid_t *stream_id, int64 expected_version,
 	Datum		values[3];
 	int			rc;
 	int			i;
+	bool		same;
 
 	for (i = 0; i < count; i++)
 		if (!events[i].id_given)
 			return false;
 
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
 	values[0] = UUIDPGetDatum((pg_uuid_t *) stream_id);
 	values[1] = Int64GetDatum(expected_version);
 	values[2] = Int32GetDatum(count);
@@ -75,9 +78,8 @@ is_retry_at(const pg_uuid_t *stream_id, int64 expected_version,
 	rc = SPI_execute_plan(plan_ids_after, values, NULL, false, count);
 	cqrs_spi_check(rc, SPI_OK_SELECT, "reading event ids");
 
-	if (SPI_processed != (uint64) count)
-		return false;
-	for (i = 0; i < count; i++)
+	same = SPI_processed == (uint64) count;
+	for (i = 0; same && i < count; i++)
 	{
 		bool		isnull;
 		pg_uuid_t  *stored;
@@ -85,10 +87,10 @@ is_retry_at(const pg_uuid_t *stream_id, int64 expected_version,
 		stored = DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[i],
 											 SPI_tuptable->tupdesc, 1,
 											 &isnull));
-		if (memcmp(stored->data, events[i].event_id.data, UUID_LEN) != 0)
-			return false;
+		same = memcmp(stored->data, events[i].event_id.data, UUID_LEN) == 0;
 	}
-	return true;
+	SPI_finish();
+	return same;
 }
 
 /*
@@ -103,7 +105,10 @@ find_first_event_id(const pg_uuid_t *stream_id, CqrsEventInput *first)
 	int			rc;
 	bool		isnull;
 	pg_uuid_t  *other_stream;
+	int64		version;
 
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
 	values[0] = UUIDPGetDatum(&first->event_id);
 	cqrs_spi_plan(&plan_find_id,
 				  "SELECT stream_id, version FROM cqrs.events WHERE event_id = $1",
@@ -111,7 +116,10 @@ find_first_event_id(const pg_uuid_t *stream_id, CqrsEventInput *first)
 	rc = SPI_execute_plan(plan_find_id, values, NULL, false, 1);
 	cqrs_spi_check(rc, SPI_OK_SELECT, "looking up an event id");
 	if (SPI_processed == 0)
+	{
+		SPI_finish();
 		return -2;
+	}
 
 	other_stream = DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[0],
 											   SPI_tuptable->tupdesc, 1,
@@ -122,8 +130,10 @@ find_first_event_id(const pg_uuid_t *stream_id, CqrsEventInput *first)
 				 errmsg("event id %s is already stored in stream %s",
 						cqrs_uuid_to_cstring(&first->event_id),
 						cqrs_uuid_to_cstring(other_stream))));
-	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-									   SPI_tuptable->tupdesc, 2, &isnull));
+	version = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+										  SPI_tuptable->tupdesc, 2, &isnull));
+	SPI_finish();
+	return version;
 }
 
 static int32
@@ -143,9 +153,11 @@ take_ordinals(int count)
 }
 
 /*
- * The append itself, for callers already connected to SPI (the command
- * layer appends in the middle of its own work).  stream_type must be
- * non-empty; expected_version is ignored when expected_any.
+ * The append itself, also for callers in the middle of their own work (the
+ * command layer).  The common path uses no SPI; the rare statements (a
+ * retry's look-ups, the INSERT for a changed table) connect to it
+ * themselves.  stream_type must be non-empty; expected_version is ignored
+ * when expected_any.
  */
 int64
 cqrs_append_events(const pg_uuid_t *stream_id, text *stream_type,
@@ -277,12 +289,9 @@ cqrs_append(PG_FUNCTION_ARGS)
 	events_arg = PG_GETARG_JSONB_P(3);
 	count = cqrs_parse_event_array(events_arg, &events, &any_id_given);
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
 	result = cqrs_append_events(stream_id, stream_type, expected_any,
 								expected_version, events, count,
 								any_id_given);
-	SPI_finish();
 
 	PG_RETURN_INT64(result);
 }

@@ -156,6 +156,8 @@ insert_statement(const pg_uuid_t *stream_id, text *stream_type,
 		ids[i] = UUIDPGetDatum(&events[i].event_id);
 	}
 
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
 	cqrs_spi_plan(&plan_insert,
 				  "INSERT INTO cqrs.events (stream_id, stream_type, version,"
 				  " event_type, data, metadata, event_id, append_xid,"
@@ -182,12 +184,13 @@ insert_statement(const pg_uuid_t *stream_id, text *stream_type,
 	if (SPI_processed != (uint64) count)
 		elog(ERROR, "inserted " UINT64_FORMAT " events instead of %d",
 			 SPI_processed, count);
+	SPI_finish();
 }
 
 /*
  * Insert count events of one stream with versions first_version onwards
  * and append ordinals first_ordinal onwards.  The caller holds the
- * stream's lock and is connected to SPI.
+ * stream's lock.
  */
 void
 cqrs_insert_events(const pg_uuid_t *stream_id, text *stream_type,

@@ -124,7 +124,7 @@ cqrs_worker_replan_if_log_grew(void)
  * halved again after one that found less than a quarter of that.
  */
 #define CQRS_GATHER_MAX_FACTOR 4
-#define CQRS_GATHER_DENSE_PER_MS 8
+#define CQRS_GATHER_DENSE_PER_MS 2
 
 /*
  * After its last work the worker keeps polling (a step every batch delay)
@@ -149,12 +149,14 @@ set_polling(bool on)
 /*
  * The wait before the next step, after a step that found done items
  * following a wait of waited_ms (0: it ran at once).  A step has a fixed
- * cost (the sequencer's lock and state, the projection list, the commit)
- * of the order of what numbering and projecting a few hundred events
- * costs, so under thousands of commits a second, steps a few
- * milliseconds apart take a good part of a CPU from the committers; a
- * longer wait serves more events with one step.  Readers wait for at
- * most the longer delay, and only while that many commits arrive.
+ * cost: CPU for the sequencer's lock and state, the projection list and
+ * the commit, of the order of what numbering and projecting a hundred
+ * events or more costs; and with synchronous_commit on, a WAL flush,
+ * which the committers' own flushes wait behind.  Under thousands of
+ * commits a second, steps a few milliseconds apart take a good part of a
+ * CPU, or of the disk's flushes, from the committers; a longer wait
+ * serves more events with one step.  Readers wait for at most the longer
+ * delay, and only while that many commits arrive.
  */
 static int
 next_gather_delay(int current_ms, int waited_ms, int64 done)
