@@ -549,11 +549,12 @@ read_events(int64 position, int max_events, int64 up_to,
  * A pass over all projections moves the projection horizon to the lowest
  * checkpoint that the projections at the horizon reached (horizon.c), and
  * writes the rows of the projections it applied events to, or put at the
- * horizon.
+ * horizon.  *backlog, if given, tells which kinds of projection read a
+ * full batch (more events wait for them).
  */
 static int64
 run_projections(const char *only, int max_events, int64 up_to,
-				bool finish_rebuilds, bool *behind)
+				bool finish_rebuilds, CqrsProjectionBacklog *backlog)
 {
 	Projection *list;
 	int			nprojections;
@@ -621,8 +622,13 @@ run_projections(const char *only, int max_events, int64 up_to,
 			Max(p->start, bound);
 		if (p->is_rebuild && count < max_events)
 			caught_up[ncaught_up++] = p->name;
-		if (count == max_events && !p->is_rebuild && behind)
-			*behind = true;
+		if (count == max_events && backlog != NULL)
+		{
+			if (p->is_rebuild)
+				backlog->rebuild = true;
+			else
+				backlog->live = true;
+		}
 
 		/*
 		 * Nothing of its types for a projection at the horizon: it rides on
@@ -709,10 +715,11 @@ run_projections(const char *only, int max_events, int64 up_to,
 }
 
 int64
-cqrs_run_projections(int max_events, bool *behind)
+cqrs_run_projections(int max_events, CqrsProjectionBacklog *backlog)
 {
-	*behind = false;
-	return run_projections(NULL, max_events, PG_INT64_MAX, true, behind);
+	backlog->live = false;
+	backlog->rebuild = false;
+	return run_projections(NULL, max_events, PG_INT64_MAX, true, backlog);
 }
 
 Datum
@@ -725,9 +732,9 @@ cqrs_run_projections_sql(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_events must be positive")));
 	{
-		bool		behind;
+		CqrsProjectionBacklog backlog;
 
-		PG_RETURN_INT64(cqrs_run_projections(max_events, &behind));
+		PG_RETURN_INT64(cqrs_run_projections(max_events, &backlog));
 	}
 }
 

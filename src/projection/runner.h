@@ -12,10 +12,15 @@
 
 #define CQRS_PROJECTION_BATCH 1000
 
-/*
- * Runs every projection's next batch.  *behind is set when one of them
- * read a full batch: more events wait for it.
- */
-extern int64 cqrs_run_projections(int max_events, bool *behind);
+/* Which projections read a full batch in a pass: more events wait. */
+typedef struct CqrsProjectionBacklog
+{
+	bool		live;			/* a running projection */
+	bool		rebuild;		/* a rebuild's shadow projection */
+} CqrsProjectionBacklog;
+
+/* Runs every projection's next batch. */
+extern int64 cqrs_run_projections(int max_events,
+								  CqrsProjectionBacklog *backlog);
 
 #endif							/* CQRS_PROJECTION_RUNNER_H */

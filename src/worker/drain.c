@@ -57,9 +57,9 @@ reach_commit_point(CqrsCommitPoint commit_point, int64 work_done)
  * Do one bounded unit of work; returns the number of items processed
  * (0 when there was nothing to do).  *cut_short, if given, tells whether
  * the step stopped at one of its limits with work certainly left: the
- * sequencer's batch size, a projection more than a batch behind, a full
- * batch of pending commands, or a chain of reactions longer than the
- * step's rounds.
+ * sequencer's batch size, a projection (or a rebuild's shadow projection)
+ * more than a batch behind, a full batch of pending commands, or a chain
+ * of reactions longer than the step's rounds.
  */
 int64
 cqrs_drain_step(TimestampTz as_of, CqrsCommitPoint commit_point,
@@ -87,15 +87,14 @@ cqrs_drain_step(TimestampTz as_of, CqrsCommitPoint commit_point,
 		int64		published;
 		int64		commands;
 		int			command_batch;
-		bool		projections_behind;
+		CqrsProjectionBacklog backlog;
 
 		published = cqrs_sequence_batch(cqrs_sequencer_batch_size);
 		if (published >= cqrs_sequencer_batch_size)
 			limited = true;
 		if (IsBackgroundWorker)
 			cqrs_worker_replan_if_log_grew();
-		published += cqrs_run_projections(CQRS_PROJECTION_BATCH,
-										  &projections_behind);
+		published += cqrs_run_projections(CQRS_PROJECTION_BATCH, &backlog);
 		reach_commit_point(commit_point, published);
 		done += published;
 
@@ -105,11 +104,11 @@ cqrs_drain_step(TimestampTz as_of, CqrsCommitPoint commit_point,
 		 * the worker can do makes the reactions fall behind, not the read
 		 * models (the commands still move on).
 		 */
-		command_batch = projections_behind ?
+		command_batch = backlog.live ?
 			CQRS_PENDING_COMMAND_BATCH_BEHIND : CQRS_PENDING_COMMAND_BATCH;
 		commands = cqrs_handle_pending_commands(command_batch, as_of);
 		done += commands;
-		if (projections_behind || commands >= command_batch)
+		if (backlog.live || backlog.rebuild || commands >= command_batch)
 			limited = true;
 
 		/*
