@@ -22,7 +22,9 @@
  *	  horizon, a rebuild's shadow), is locked FOR UPDATE SKIP LOCKED
  *	  first, and only if its row is the version the pass read, so no
  *	  batch is applied twice.  Projections at the same checkpoint share
- *	  one read of the events after it.
+ *	  one read of the events after it; a batch of positions this process
+ *	  numbered lately, none of whose types any projection wants, is not
+ *	  read at all (numbered_types.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -48,6 +50,7 @@
 #include "cqrs_conf.h"
 #include "projection/horizon.h"
 #include "projection/runner.h"
+#include "store/numbered_types.h"
 #include "util/spi_plan.h"
 
 PG_FUNCTION_INFO_V1(cqrs_run_projections_sql);
@@ -472,6 +475,65 @@ save_checkpoints(PendingCheckpoints *pending)
 }
 
 /*
+ * The batch read_events would return, without reading it, when this
+ * process numbered all of its positions lately and no projection of the
+ * list wants any of their types (numbered_types.c): the positions and the
+ * types, no events.  Positions are dense up to the sequencer's last
+ * position, so the batch is every position after position up to
+ * min(up_to, position + max_events).  Returns 0 when it cannot tell, or
+ * some event is wanted.
+ */
+static int
+read_unwanted_events(int64 position, int max_events, int64 up_to,
+					 const Projection *list, int nprojections,
+					 MemoryContext batch_cxt, Datum **events_out,
+					 char ***types_out, int64 **positions_out)
+{
+	int64		last = Min(up_to, position + max_events);
+	const uint8 *type_ids;
+	const char *const *names;
+	int			nnames;
+	char	   *copies[CQRS_NUMBERED_TYPES_MAX];
+	int			count;
+	int			i;
+	MemoryContext old;
+
+	if (!cqrs_numbered_types_lookup(position, last, &type_ids, &names,
+									&nnames))
+		return 0;
+	for (i = 0; i < nnames; i++)
+		copies[i] = NULL;
+	count = (int) (last - position);
+	for (i = 0; i < count; i++)
+	{
+		int			id = type_ids[i];
+
+		if (copies[id] == NULL)
+		{
+			if (wanted_by_any(list, nprojections, names[id]))
+				return 0;
+			copies[id] = (char *) names[id];
+		}
+	}
+
+	MemoryContextReset(batch_cxt);
+	old = MemoryContextSwitchTo(batch_cxt);
+	for (i = 0; i < nnames; i++)
+		if (copies[i] != NULL)
+			copies[i] = pstrdup(copies[i]);
+	*events_out = palloc0(sizeof(Datum) * count);
+	*types_out = palloc(sizeof(char *) * count);
+	*positions_out = palloc(sizeof(int64) * count);
+	for (i = 0; i < count; i++)
+	{
+		(*types_out)[i] = copies[type_ids[i]];
+		(*positions_out)[i] = position + 1 + i;
+	}
+	MemoryContextSwitchTo(old);
+	return count;
+}
+
+/*
  * Read at most max_events events after position and at most up_to (which
  * the caller keeps at or below the sequencer's last position) into
  * batch_cxt, as cqrs.event datums; returns how many.
@@ -491,6 +553,12 @@ read_events(int64 position, int max_events, int64 up_to,
 	char	  **types;
 	int64	   *positions;
 	MemoryContext old;
+
+	count = read_unwanted_events(position, max_events, up_to, list,
+								 nprojections, batch_cxt, events_out,
+								 types_out, positions_out);
+	if (count > 0)
+		return count;
 
 	cqrs_spi_plan(&plan_events,
 				  "SELECT global_position, stream_id, stream_type, version,"

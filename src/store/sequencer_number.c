@@ -9,7 +9,8 @@
  *	  each visible row whose position is still 0 gets the next position,
  *	  written into the row where it lies (position_write.c), and an entry in
  *	  the index of positions.  No new row version, no entry in the other
- *	  indexes, nothing for VACUUM to clean.
+ *	  indexes, nothing for VACUUM to clean.  The rows' event types are
+ *	  noted for the projection pass that follows (numbered_types.c).
  *
  *	  Order of the writes, and what a failed batch leaves.  A batch first
  *	  inserts the index entries of all its positions, then writes the
@@ -69,6 +70,7 @@
 #include "utils/xid8.h"
 
 #include "store/event_relation.h"
+#include "store/numbered_types.h"
 #include "store/position_write.h"
 #include "store/sequencer_number.h"
 #include "store/snapshot.h"
@@ -79,6 +81,7 @@ typedef struct WorkItem
 	ItemPointerData tid;
 	pg_uuid_t	stream_id;
 	int64		version;
+	int16		type_id;		/* see numbered_types.c */
 } WorkItem;
 
 typedef struct WorkList
@@ -269,6 +272,8 @@ worklist_add(WorkList *list, TupleTableSlot *slot, const CqrsEventRelation *er)
 	item->tid = slot->tts_tid;
 	item->stream_id = *DatumGetUUIDP(slot_getattr(slot, er->attnum[EVCOL_STREAM_ID], &isnull));
 	item->version = DatumGetInt64(slot_getattr(slot, er->attnum[EVCOL_VERSION], &isnull));
+	item->type_id = (int16)
+		cqrs_numbered_types_intern(DatumGetTextPP(slot_getattr(slot, er->attnum[EVCOL_EVENT_TYPE], &isnull)));
 }
 
 /*
@@ -435,18 +440,22 @@ number_in_place(Relation rel, PositionIndexes *pi, WorkList *fresh,
 {
 	CqrsPositionWrite *writes = palloc(sizeof(CqrsPositionWrite) *
 									   Max(fresh->count, 1));
+	int16	   *type_ids = palloc(sizeof(int16) * Max(fresh->count, 1));
 	int			i;
 
 	for (i = 0; i < fresh->count; i++)
 	{
 		writes[i].tid = fresh->items[i].tid;
 		writes[i].position = last + 1 + i;
+		type_ids[i] = fresh->items[i].type_id;
 		insert_position_entries(rel, pi, &writes[i].tid, writes[i].position,
 								probe, estate, position_attnum);
 		cqrs_note_due_stream(due, &fresh->items[i].stream_id,
 							 fresh->items[i].version);
 	}
 	cqrs_write_positions(rel, writes, fresh->count);
+	cqrs_numbered_types_record(last + 1, fresh->count, type_ids);
+	pfree(type_ids);
 	pfree(writes);
 }
 
@@ -517,6 +526,10 @@ cqrs_number_events(int max_count, Datum horizon, int64 *last_position,
 							position_attnum, due);
 	}
 	UnregisterSnapshot(snapshot);
+
+	/* The statement's positions may yet be undone: see numbered_types.c. */
+	if (!in_place)
+		cqrs_numbered_types_forget();
 
 	ExecDropSingleTupleTableSlot(probe);
 	close_position_indexes(&pi);
