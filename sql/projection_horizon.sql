@@ -1,13 +1,8 @@
 -- The projection horizon: idle projections ride on one position instead of
 -- a checkpoint row write per batch; any other update of their rows keeps
 -- the checkpoint they reached; only the runner puts a row at the horizon.
-\set orig_db :DBNAME
-SET client_min_messages = warning;
-DROP DATABASE IF EXISTS cqrs_horizon;
-CREATE DATABASE cqrs_horizon;
-\c cqrs_horizon
-CREATE EXTENSION cqrs_conf;
-RESET client_min_messages;
+\set test_db cqrs_horizon
+\i sql/include/fresh_database.sql
 DELETE FROM cqrs.projections WHERE internal;
 
 CREATE TABLE calls (projection text, global_position bigint, PRIMARY KEY (projection, global_position));
@@ -28,11 +23,7 @@ LANGUAGE sql AS $$
     FROM cqrs.projections p JOIN cqrs.projection_status s USING (name)
    ORDER BY p.name
 $$;
-CREATE FUNCTION burst(n int, type text) RETURNS bigint LANGUAGE sql AS $$
-  SELECT cqrs.append(gen_random_uuid(), 'Burst', -1,
-                     jsonb_agg(jsonb_build_object('type', type, 'data', '{}'::jsonb)))
-    FROM generate_series(1, n)
-$$;
+\i sql/include/burst.sql
 
 -- the first pass writes both rows and puts them at the horizon
 SELECT burst(3, 'Counted');
@@ -81,5 +72,4 @@ SELECT * FROM rows();
 SELECT cqrs.drain() > 0 AS worked;
 SELECT * FROM rows();
 
-\c :orig_db
-DROP DATABASE cqrs_horizon;
+\i sql/include/drop_database.sql

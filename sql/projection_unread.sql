@@ -4,13 +4,8 @@
 -- among them is read, every wanted event is applied once, and positions
 -- numbered by the UPDATE statement (this transaction's own appends) are
 -- read as before.
-\set orig_db :DBNAME
-SET client_min_messages = warning;
-DROP DATABASE IF EXISTS cqrs_unread;
-CREATE DATABASE cqrs_unread;
-\c cqrs_unread
-CREATE EXTENSION cqrs_conf;
-RESET client_min_messages;
+\set test_db cqrs_unread
+\i sql/include/fresh_database.sql
 DELETE FROM cqrs.projections WHERE internal;
 
 CREATE TABLE seen (projection text, global_position bigint, event_type text,
@@ -21,11 +16,7 @@ $$;
 CREATE FUNCTION see_all(e cqrs.event) RETURNS void LANGUAGE sql AS $$
   INSERT INTO public.seen VALUES ('all', e.global_position, e.event_type)
 $$;
-CREATE FUNCTION burst(n int, type text) RETURNS bigint LANGUAGE sql AS $$
-  SELECT cqrs.append(gen_random_uuid(), 'Burst', -1,
-                     jsonb_agg(jsonb_build_object('type', type, 'data', '{}'::jsonb)))
-    FROM generate_series(1, n)
-$$;
+\i sql/include/burst.sql
 CREATE FUNCTION checkpoints() RETURNS TABLE (name text, checkpoint bigint, last bigint)
 LANGUAGE sql AS $$
   SELECT s.name, s.position, cqrs.last_position()
@@ -73,6 +64,4 @@ SELECT count(*) FILTER (WHERE a.event_type IS DISTINCT FROM e.event_type) AS wro
   FROM seen a JOIN cqrs.events e USING (global_position) WHERE a.projection = 'all';
 SELECT * FROM checkpoints();
 
-\c :orig_db
-SET client_min_messages = warning;
-DROP DATABASE cqrs_unread;
+\i sql/include/drop_database.sql
